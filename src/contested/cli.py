@@ -1,0 +1,46 @@
+"""The ``contested`` command: a thin typer app over the library.
+
+Each command group lives in :mod:`contested.commands`; this module only mounts them and turns
+user-fixable errors into one line on stderr with a non-zero exit (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from contested.commands import analysis, data, demo, models, train
+from contested.errors import ContestedError
+
+app = typer.Typer(
+    name="contested",
+    help="Which training items will a LoRA fine-tune un-learn? Annotation entropy vs learning dynamics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+train.register(app)
+analysis.register(app)
+demo.register(app)
+
+_err = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``contested`` script."""
+    try:
+        app(args=argv, prog_name="contested", standalone_mode=True)
+    except ContestedError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _err.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Shared plumbing: config round-trip and strictness, atomic writes, CLI error handling."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pandas as pd
+import pytest
+
+from contested.config import Config
+from contested.errors import ContestedError
+from contested.io import atomic_path, write_table
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner(Config):
+    rank: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer(Config):
+    name: str = "x"
+    seeds: tuple[int, ...] = (42,)
+    inner: _Inner = _Inner()
+
+
+def test_config_round_trip_and_digest_stable():
+    cfg = _Outer(name="a", seeds=(1, 2), inner=_Inner(rank=8))
+    again = _Outer.from_dict(cfg.to_dict())
+    assert again == cfg
+    assert again.digest() == cfg.digest()
+    assert cfg.digest() != cfg.replace(name="b").digest()
+
+
+def test_config_unknown_key_is_an_error_naming_allowed_keys():
+    with pytest.raises(ContestedError, match=r"unknown key\(s\) nmae.*allowed: inner, name, seeds"):
+        _Outer.from_dict({"nmae": "a"})
+
+
+def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_table_formats(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "counts": [[1, 2], [3, 4]]})
+    assert pd.read_parquet(write_table(df, tmp_path / "t.parquet"))["counts"].map(list).tolist() == [[1, 2], [3, 4]]
+    assert pd.read_csv(write_table(df, tmp_path / "t.csv"))["counts"].tolist() == ["[1, 2]", "[3, 4]"]
+    with pytest.raises(ContestedError, match="unknown output format"):
+        write_table(df, tmp_path / "t.xlsx")
