@@ -112,9 +112,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
-    """Where :func:`resolve_data_dir` took the folder from: ``explicit``, ``$CONTESTED_DATA_DIR`` or ``user cache``."""
+    """Where :func:`resolve_data_dir` took the folder from: ``--data-dir`` (explicit), ``$CONTESTED_DATA_DIR`` or ``user cache``."""
     if data_dir is not None and str(data_dir) != "":
-        return "explicit"
+        return "--data-dir"
     return f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "user cache"
 
 

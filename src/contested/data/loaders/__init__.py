@@ -29,7 +29,7 @@ def detect_format(path: str | Path) -> str:
     """Guess a file's format from its suffix and first record.
 
     ``.json`` → LeWiDi (the task is guessed from the file name, e.g. ``ArMIS_dev.json``);
-    ``.jsonl`` with ``label_counter`` → ChaosNLI, with ``annotator_labels`` → SNLI jsonl;
+    ``.jsonl`` with ``label_counter`` (or ``uid`` + ``example``) → ChaosNLI, with ``annotator_labels`` → SNLI jsonl;
     anything else (``.csv``, ``.tsv``, other ``.jsonl``) → generic.
     """
     path = check_file(Path(path))
@@ -45,7 +45,7 @@ def detect_format(path: str | Path) -> str:
         )
     if suffix in (".jsonl", ".ndjson"):
         first = _first_record(path)
-        if first is not None and "label_counter" in first:
+        if first is not None and ("label_counter" in first or {"uid", "example"} <= set(first)):
             return "chaosnli"
         if first is not None and "annotator_labels" in first:
             return "snli-jsonl"
