@@ -1,0 +1,169 @@
+"""Across-run figures: a forest plot of ρ per condition and ρ vs LoRA rank.
+
+Both take the per-run statistics (one row per run × metric, ``docs/ARCHITECTURE.md``); the forest
+plot also takes the seed-pooled table (one row per condition with ``rho, ci_low, ci_high``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from scipy import stats
+
+from contested.errors import ContestedError
+from contested.report.conditions import CONDITION_COLUMNS, condition_label, present_columns
+from contested.report.style import MARKERS, OKABE_ITO, figure_style
+
+__all__ = ["forest_figure", "rank_figure"]
+
+
+def _metric_rows(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
+    needed = ("rho",) + (("metric",) if "metric" in run_stats.columns else ())
+    missing = [c for c in needed if c not in run_stats.columns]
+    if missing:
+        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}")
+    rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
+    if rows.empty:
+        raise ContestedError(f"{what}: no rows for metric '{metric}'")
+    return rows
+
+
+def forest_figure(
+    run_stats: pd.DataFrame, *, pooled: pd.DataFrame | None = None, metric: str = "aulc",
+    columns: tuple[str, ...] = CONDITION_COLUMNS, title: str | None = None,
+) -> Figure:
+    """Forest plot: ρ(H, metric) with 95 % CIs per condition, per seed and seed-pooled.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics: ``rho, ci_low, ci_high, seed`` + condition columns (+ ``metric``).
+    pooled
+        Seed-pooled rows (condition columns + ``rho, ci_low, ci_high``), e.g. the Fisher-z
+        pooled ρ from :mod:`contested.stats`; drawn as black diamonds. Optional.
+    metric
+        Which metric's ρ (rows of ``run_stats`` with this ``metric``).
+    columns
+        Condition columns that define a row of the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; one row per condition (seeds as small offset points with CI bars).
+    """
+    rows = _metric_rows(run_stats, metric, "forest plot")
+    cols = present_columns(rows, columns)
+    conds = rows[cols].drop_duplicates().reset_index(drop=True)
+    seeds = sorted(rows["seed"].dropna().unique()) if "seed" in rows.columns else []
+    seed_style = {s: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]) for i, s in enumerate(seeds)}
+    height = 1.2 + 0.45 * len(conds) * (1 + 0.25 * max(len(seeds) - 1, 0))
+    with figure_style():
+        fig = Figure(figsize=(8.0, max(3.0, height)))
+        ax = fig.add_subplot()
+        labels = []
+        for y, cond in enumerate(conds.itertuples(index=False)):
+            key = dict(zip(cols, cond, strict=True))
+            labels.append(condition_label(key, columns=tuple(cols)))
+            match = np.ones(len(rows), dtype=bool)
+            for col, value in key.items():
+                match &= (rows[col].isna() & pd.isna(value)).to_numpy() | (rows[col] == value).to_numpy()
+            sub = rows[match]
+            # The pooled diamond sits on the row's line; seeds go below it so none is hidden.
+            top = 0.12 if pooled is not None else -0.3
+            offsets = np.linspace(top, 0.36, len(seeds)) if len(seeds) > 1 else np.array([top])
+            for offset, seed in zip(offsets, seeds or [None], strict=False):
+                r = sub if seed is None else sub[sub["seed"] == seed]
+                if r.empty:
+                    continue
+                color, marker = seed_style.get(seed, ("0.4", "o"))
+                xerr = None
+                if {"ci_low", "ci_high"} <= set(r.columns):
+                    xerr = [r["rho"] - r["ci_low"], r["ci_high"] - r["rho"]]
+                ax.errorbar(r["rho"], np.full(len(r), y + offset), xerr=xerr, fmt=marker, color=color,
+                            markersize=5, capsize=2, linewidth=1.1)
+            if pooled is not None:
+                pmatch = np.ones(len(pooled), dtype=bool)
+                for col, value in key.items():
+                    if col in pooled.columns:
+                        pmatch &= ((pooled[col].isna() & pd.isna(value)).to_numpy()
+                                   | (pooled[col] == value).to_numpy())
+                for p in pooled[pmatch].itertuples(index=False):
+                    ax.errorbar([p.rho], [y - 0.12], xerr=[[p.rho - p.ci_low], [p.ci_high - p.rho]], fmt="D",
+                                color="k", markersize=8, capsize=4, linewidth=2.2, zorder=5)
+        ax.axvline(0.0, color="0.3", linewidth=1.0, linestyle=":")
+        ax.set_yticks(range(len(conds)), labels)
+        ax.invert_yaxis()  # first condition on top, as in a table
+        ax.set_xlabel(f"Spearman ρ(annotation entropy, {metric}) with 95% CI")
+        ax.grid(axis="y", visible=False)
+        handles = [Line2D([], [], color=c, marker=m, linestyle="", label=f"seed {s}")
+                   for s, (c, m) in seed_style.items()]
+        if pooled is not None:
+            handles.append(Line2D([], [], color="k", marker="D", linestyle="-", label="seed-pooled"))
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_title(title or f"ρ(H, {metric}) by condition")
+    return fig
+
+
+def rank_figure(
+    run_stats: pd.DataFrame, *, metric: str = "aulc", group: tuple[str, ...] = ("model", "dataset"),
+    title: str | None = None,
+) -> Figure:
+    """ρ(H, metric) vs LoRA rank, one line per model (× dataset), seeds as points.
+
+    Full fine-tuning runs of the same model, when present, are drawn as a dotted horizontal
+    reference. The legend gives each model's Spearman(rank, ρ) over its runs.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics with ``method, rank, rho`` (+ ``metric`` and the ``group`` columns).
+    metric
+        Which metric's ρ.
+    group
+        Columns that define one line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with a log₂ rank axis.
+    """
+    rows = _metric_rows(run_stats, metric, "rank figure")
+    for col in ("method", "rank"):
+        if col not in rows.columns:
+            raise ContestedError(f"rank figure: missing column '{col}'")
+    lora = rows[(rows["method"] == "lora") & rows["rank"].notna()]
+    if lora.empty:
+        raise ContestedError("rank figure: no LoRA runs with a rank")
+    cols = [c for c in group if c in rows.columns]
+    ranks = sorted(lora["rank"].astype(int).unique())
+    with figure_style():
+        fig = Figure(figsize=(7.0, 4.6))
+        ax = fig.add_subplot()
+        for i, (key, sub) in enumerate(lora.groupby(cols, dropna=False) if cols else [((), lora)]):
+            key = key if isinstance(key, tuple) else (key,)
+            name = " · ".join(str(k) for k in key if not pd.isna(k)) or "LoRA"
+            color, marker = OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]
+            mean = sub.groupby("rank")["rho"].mean().sort_index()
+            if sub["rank"].nunique() > 1:
+                srho = stats.spearmanr(sub["rank"], sub["rho"])
+                name += f" (Spearman(rank, ρ) = {srho.statistic:+.2f}, p = {srho.pvalue:.2g})"
+            ax.scatter(sub["rank"], sub["rho"], color=color, marker=marker, s=22, alpha=0.6, linewidths=0)
+            ax.plot(mean.index, mean.to_numpy(), color=color, marker=marker, markersize=6, label=name)
+            full = rows[rows["method"] == "full"]
+            for col, value in zip(cols, key, strict=True):
+                full = full[full[col] == value]
+            if not full.empty:
+                ax.axhline(full["rho"].mean(), color=color, linestyle=":", linewidth=1.4,
+                           label=f"{name.split(' (')[0]}: full FT")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ranks, [str(r) for r in ranks])
+        ax.minorticks_off()
+        ax.axhline(0.0, color="0.3", linewidth=0.8)
+        ax.set_xlabel("LoRA rank r (log₂ scale; α = 2r)")
+        ax.set_ylabel(f"Spearman ρ(H, {metric})")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1, frameon=False)
+        ax.set_title(title or "ρ vs LoRA rank (points: seeds; line: seed mean)")
+    return fig

@@ -1,0 +1,48 @@
+"""Condition columns and their human-readable labels, shared by tables and figures.
+
+A *condition* is everything that defines a run except its seed (model × method × rank × dataset,
+plus the noise rate and the training label where they vary); seeds are replicates of a condition.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+#: Condition columns of the per-run statistics (``docs/ARCHITECTURE.md``), without the seed.
+CONDITION_COLUMNS: tuple[str, ...] = ("model", "method", "rank", "dataset")
+_METHOD_NAMES = {"lora": "LoRA", "full": "full FT", "ia3": "IA³"}
+
+
+def is_missing(value: object) -> bool:
+    """True for None and NaN (pandas puts NaN in the rank of full fine-tuning runs)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def method_label(method: object, rank: object = None) -> str:
+    """``LoRA r=4``, ``full FT`` or ``IA³``: the rank only where the method has one."""
+    name = _METHOD_NAMES.get(str(method), str(method))
+    if str(method) == "lora" and not is_missing(rank):
+        return f"{name} r={int(float(rank))}"  # type: ignore[arg-type]
+    return name
+
+
+def condition_label(row: pd.Series | dict, *, columns: tuple[str, ...] = CONDITION_COLUMNS) -> str:
+    """One line naming a condition, e.g. ``minilm-l6 · LoRA r=4 · chaosnli-snli``."""
+    get = row.get
+    parts = []
+    for col in columns:
+        if col == "rank":
+            continue
+        if col == "method":
+            parts.append(method_label(get("method"), get("rank")))
+        elif not is_missing(get(col)):
+            parts.append(str(get(col)))
+    return " · ".join(parts)
+
+
+def present_columns(df: pd.DataFrame, columns: tuple[str, ...] = CONDITION_COLUMNS) -> list[str]:
+    """The condition columns that ``df`` has (a table may lack e.g. ``dataset``)."""
+    return [c for c in columns if c in df.columns]
+
