@@ -1,0 +1,323 @@
+"""The study's tables from the per-run statistics: Table 1 (ρ), Table 2 (Δℓ), Table 3 (rank
+sweep), the noise-injection table and the per-run key table.
+
+Every builder takes tables (``docs/ARCHITECTURE.md`` columns) and returns a
+:class:`~contested.report.render.ReportTable`: numeric columns for CSV and formatted strings for
+Markdown, LaTeX and HTML. Seeds are replicates: a condition's mean ± std is over its seeds (sample
+std, ddof = 1; a single seed shows the mean alone).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from contested.errors import ContestedError
+from contested.report.conditions import CONDITION_COLUMNS, method_label, present_columns
+from contested.report.render import MISSING, ReportTable, fmt_mean_std, fmt_num, fmt_p
+
+__all__ = ["key_table", "noise_table", "rank_table", "rho_table", "unlearning_table"]
+
+
+def _check(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}; see docs/report.md")
+
+
+def _metric(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
+    rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
+    if rows.empty:
+        raise ContestedError(f"{what}: no per-run statistics for metric '{metric}'")
+    return rows
+
+
+def _without_noise(rows: pd.DataFrame) -> pd.DataFrame:
+    # Noise-injection runs answer a different question (Appendix D) and have their own table.
+    if "noise_rate" in rows.columns:
+        return rows[rows["noise_rate"].fillna(0) == 0]
+    return rows
+
+
+def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Add run-level columns (accuracy, …) that the per-run statistics lack, by ``run_id``."""
+    if runs is None:
+        return run_stats.assign(**{c: np.nan for c in columns if c not in run_stats.columns})
+    _check(runs, ("run_id",), "runs table")
+    add = [c for c in columns if c in runs.columns and c not in run_stats.columns]
+    return run_stats.merge(runs[["run_id", *add]], on="run_id", how="left")
+
+
+_METHOD_ORDER = {"lora": 0, "ia3": 1, "full": 2}
+
+
+def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """Mean and std over seeds of ``values`` per condition, plus the number of seeds."""
+    keys = present_columns(rows, CONDITION_COLUMNS)
+    grouped = rows.groupby(keys, dropna=False, sort=True)
+    out = grouped[values].agg(["mean", "std"])
+    out.columns = [f"{v}_{s}" for v, s in out.columns]
+    out.insert(0, "n_seeds", grouped.size())
+    out = out.reset_index()
+    # Reading order: per model and dataset, LoRA by rank, then IA³, then full fine-tuning.
+    order = [c for c in ("model", "dataset") if c in out.columns]
+    if "method" in out.columns:
+        out["_m"] = out["method"].map(_METHOD_ORDER).fillna(len(_METHOD_ORDER))
+        order.append("_m")
+    order += [c for c in ("rank",) if c in out.columns]
+    return out.sort_values(order, na_position="last").drop(columns="_m", errors="ignore").reset_index(drop=True)
+
+
+def _condition_display(df: pd.DataFrame) -> dict[str, pd.Series]:
+    cols = {}
+    for col in ("model", "dataset"):
+        if col in df.columns:
+            cols[col.capitalize()] = df[col].astype(str)
+    if "method" in df.columns:
+        rank = df["rank"] if "rank" in df.columns else pd.Series([None] * len(df), index=df.index)
+        cols["Method"] = pd.Series([method_label(m, r) for m, r in zip(df["method"], rank, strict=True)],
+                                   index=df.index)
+    return {k: cols[k] for k in ("Model", "Method", "Dataset") if k in cols}
+
+
+def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metric: str = "aulc") -> ReportTable:
+    """Table 1: ρ(H, metric) mean ± std over seeds by model × method × dataset, with accuracy.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics (``rho``, ``partial_rho`` and the condition columns).
+    runs
+        Runs table (``run_id, val_accuracy, heldout_accuracy, majority_rate``) from
+        :func:`contested.report.runs.runs_table`; accuracy columns are blank without it.
+    metric
+        Which metric's ρ (``aulc`` is the study's).
+
+    Returns
+    -------
+    ReportTable
+        One row per condition; noise-injection runs (``noise_rate`` > 0) are left out.
+    """
+    _check(run_stats, ("run_id", "rho"), "per-run statistics")
+    rows = _without_noise(_with_runs(_metric(run_stats, metric, "Table 1"), runs,
+                                     ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate")))
+    if "partial_rho" not in rows.columns:
+        rows = rows.assign(partial_rho=np.nan)
+    data = _by_condition(rows, ["rho", "partial_rho", "val_accuracy", "heldout_accuracy", "majority_rate"])
+    display = pd.DataFrame({
+        **_condition_display(data),
+        "Seeds": data["n_seeds"].astype(str),
+        f"ρ(H, {metric})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        "partial ρ": [fmt_mean_std(m, s) for m, s in zip(data["partial_rho_mean"], data["partial_rho_std"], strict=True)],
+        "val. acc.": [fmt_mean_std(m, s) for m, s in zip(data["val_accuracy_mean"], data["val_accuracy_std"], strict=True)],
+        "majority rate": data["majority_rate_mean"].map(fmt_num),
+        "held-out acc.": data["heldout_accuracy_mean"].map(fmt_num),
+    })
+    return ReportTable(
+        name="table1_rho", title="Table 1: entropy–AULC correlation by condition",
+        caption=(f"Spearman ρ between annotation entropy H (nats) and per-item {metric} over the tracked "
+                 "items, mean ± std over seeds; partial ρ controls premise, hypothesis and total length. "
+                 "val. acc. is the accuracy on the held-out multi-annotator items against their training "
+                 "label at the last epoch (majority rate: the share of the most common label there); "
+                 "held-out acc. is on bulk items never trained on."),
+        data=data, display=display,
+    )
+
+
+def unlearning_table(run_stats: pd.DataFrame) -> ReportTable:
+    """Table 2: mean Δℓ = final − initial loss (nats) of contested vs clean items, per condition.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics with ``mean_delta_clean``, ``mean_delta_contested`` and the
+        ``share_unlearned_*`` columns (one row per run; the metric does not matter here).
+
+    Returns
+    -------
+    ReportTable
+        One row per condition: Δℓ of clean, ambiguous, contested (mean ± std over seeds), the
+        contested − clean gap and the share of items with Δℓ > 0.
+    """
+    cols = ("mean_delta_clean", "mean_delta_contested", "share_unlearned_clean", "share_unlearned_contested")
+    _check(run_stats, ("run_id", *cols), "per-run statistics")
+    rows = _without_noise(run_stats.drop_duplicates("run_id"))
+    rows = rows.assign(delta_gap=rows["mean_delta_contested"] - rows["mean_delta_clean"])
+    values = ["mean_delta_clean", "mean_delta_ambiguous", "mean_delta_contested", "delta_gap",
+              "share_unlearned_clean", "share_unlearned_contested"]
+    rows = rows.assign(**{v: np.nan for v in values if v not in rows.columns})
+    data = _by_condition(rows, values)
+
+    def pair(v: str, signed: bool = True) -> list[str]:
+        return [fmt_mean_std(m, s, signed=signed) for m, s in zip(data[f"{v}_mean"], data[f"{v}_std"], strict=True)]
+
+    display = pd.DataFrame({
+        **_condition_display(data),
+        "Seeds": data["n_seeds"].astype(str),
+        "Δℓ clean": pair("mean_delta_clean"),
+        "Δℓ ambiguous": pair("mean_delta_ambiguous"),
+        "Δℓ contested": pair("mean_delta_contested"),
+        "contested − clean": pair("delta_gap"),
+        "share Δℓ > 0 clean": data["share_unlearned_clean_mean"].map(lambda v: fmt_num(v, 2)),
+        "share Δℓ > 0 contested": data["share_unlearned_contested_mean"].map(lambda v: fmt_num(v, 2)),
+    })
+    return ReportTable(
+        name="table2_unlearning", title="Table 2: un-learning of contested vs clean items",
+        caption=("Δℓ = loss at the final checkpoint − loss at step 0 (nats, eval-mode snapshots), mean over "
+                 "the items of a bin, then mean ± std over seeds; a positive Δℓ means the item's loss "
+                 "rose over training (un-learning). Shares are of items with Δℓ > 0, mean over seeds."),
+        data=data, display=display,
+    )
+
+
+def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
+    """Table 3: the rank sweep: ρ per LoRA rank and Spearman(rank, ρ), per model × dataset.
+
+    Spearman(rank, ρ) is computed over every LoRA run of the model (all seeds), so with one seed
+    per rank it is the study's statistic and with several it uses the replicates too.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics with ``method``, ``rank`` and ``rho``.
+    metric
+        Which metric's ρ.
+
+    Returns
+    -------
+    ReportTable
+        Numeric columns ``rho_r<rank>`` (seed mean), ``spearman_rank_rho``, ``spearman_p``.
+    """
+    _check(run_stats, ("method", "rank", "rho"), "per-run statistics")
+    rows = _without_noise(_metric(run_stats, metric, "Table 3"))
+    lora = rows[(rows["method"] == "lora") & rows["rank"].notna()].copy()
+    if lora.empty:
+        raise ContestedError("Table 3: no LoRA runs with a rank among the runs")
+    lora["rank"] = lora["rank"].astype(int)
+    keys = [c for c in ("model", "dataset") if c in lora.columns]
+    records, shown = [], []
+    for key, sub in lora.groupby(keys, sort=True) if keys else [((), lora)]:
+        key = key if isinstance(key, tuple) else (key,)
+        means = sub.groupby("rank")["rho"].agg(["mean", "std"])
+        test = stats.spearmanr(sub["rank"], sub["rho"]) if sub["rank"].nunique() > 1 else None
+        rec = dict(zip(keys, key, strict=True))
+        disp = {k.capitalize(): str(v) for k, v in rec.items()}
+        for r, (m, s) in means.iterrows():
+            rec[f"rho_r{r}"] = m
+            disp[f"r={r}"] = fmt_mean_std(m, s)
+        rec["spearman_rank_rho"] = test.statistic if test is not None else np.nan
+        rec["spearman_p"] = test.pvalue if test is not None else np.nan
+        rec["n_runs"] = len(sub)
+        records.append(rec)
+        shown.append(disp)
+    data = pd.DataFrame(records)
+    display = pd.DataFrame(shown).fillna(MISSING)
+    rank_cols = sorted((c for c in display.columns if c.startswith("r=")), key=lambda c: int(c[2:]))
+    display = display[[c for c in display.columns if not c.startswith("r=")] + rank_cols]
+    display["Spearman(rank, ρ)"] = data["spearman_rank_rho"].map(lambda v: fmt_num(v, 2, signed=True))
+    display["p"] = data["spearman_p"].map(fmt_p)
+    data = data[[*keys, *sorted((c for c in data.columns if c.startswith("rho_r")), key=lambda c: int(c[5:])),
+                 "spearman_rank_rho", "spearman_p", "n_runs"]]
+    return ReportTable(
+        name="table3_rank_sweep", title="Table 3: LoRA rank sweep",
+        caption=(f"ρ(H, {metric}) per LoRA rank (α = 2r), mean ± std over seeds where there are several; "
+                 "Spearman(rank, ρ) over all LoRA runs of the model."),
+        data=data, display=display,
+    )
+
+
+#: Columns of the noise-injection test table (one row per noise rate > 0 vs its control).
+NOISE_COLUMNS = ("noise_rate", "n_pairs", "clean_aulc_noisy", "clean_aulc_control", "wilcoxon_p", "cohens_d")
+
+
+def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None, *,
+                metric: str = "aulc") -> ReportTable:
+    """The noise-injection table: clean-item AULC of noisy runs vs the control, and ρ.
+
+    Parameters
+    ----------
+    noise_tests
+        One row per noise rate with :data:`NOISE_COLUMNS`: the rate (share of clean tracked items
+        flipped), the number of paired items × seeds, the mean clean-item AULC (nats) of the noisy
+        runs and of the control, the one-sided paired Wilcoxon p (noisy > control) and the paired
+        Cohen's d.
+    run_stats
+        Per-run statistics with a ``noise_rate`` column; adds ρ mean ± std per rate (the control
+        row, rate 0, included).
+
+    Returns
+    -------
+    ReportTable
+        One row per noise rate, the control first.
+    """
+    _check(noise_tests, NOISE_COLUMNS, "noise tests")
+    data = noise_tests[list(NOISE_COLUMNS)].copy()
+    if run_stats is not None and "noise_rate" in run_stats.columns:
+        rows = _metric(run_stats, metric, "noise table")
+        # Controls are the rate-0 runs of the conditions that have noisy runs, not every run.
+        keys = present_columns(rows, CONDITION_COLUMNS)
+        noisy = rows.loc[rows["noise_rate"].fillna(0) > 0, keys].drop_duplicates()
+        if keys and not noisy.empty:
+            rows = rows.merge(noisy, on=keys, how="inner")
+        rho = rows.groupby("noise_rate")["rho"].agg(rho_mean="mean", rho_std="std", n_seeds="size").reset_index()
+        data = rho.merge(data, on="noise_rate", how="outer")
+    else:
+        data = data.assign(rho_mean=np.nan, rho_std=np.nan, n_seeds=np.nan)
+    data = data.sort_values("noise_rate").reset_index(drop=True)
+    display = pd.DataFrame({
+        "noise rate": data["noise_rate"].map(lambda v: f"{float(v):.0%}"),
+        "seeds": data["n_seeds"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
+        "clean AULC (noisy)": data["clean_aulc_noisy"].map(fmt_num),
+        "clean AULC (control)": data["clean_aulc_control"].map(fmt_num),
+        "Wilcoxon p (one-sided)": data["wilcoxon_p"].map(fmt_p),
+        "Cohen's d (paired)": data["cohens_d"].map(lambda v: fmt_num(v, 2, signed=True)),
+        f"ρ(H, {metric})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+    })
+    return ReportTable(
+        name="table_noise", title="Noise injection",
+        caption=("A share of the clean (H < 0.4 nats) tracked items is flipped to a random other class for "
+                 "training and still tracked against the original label. Clean-item AULC in nats, mean "
+                 "over items and seeds; the test pairs each item × seed with the control run (rate 0)."),
+        data=data, display=display,
+    )
+
+
+def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metric: str = "aulc") -> ReportTable:
+    """The per-run key numbers: ρ with its CI and p, partial ρ, Δℓ by bin, accuracy.
+
+    Returns
+    -------
+    ReportTable
+        One row per run (``run_stats`` order), what ``contested analyze`` prints.
+    """
+    _check(run_stats, ("run_id", "rho"), "per-run statistics")
+    rows = _with_runs(_metric(run_stats, metric, "key table"), runs,
+                      ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate"))
+    rows = rows.assign(**{c: np.nan for c in ("ci_low", "ci_high", "p_value", "partial_rho",
+                                              "mean_delta_clean", "mean_delta_contested", "seed", "n")
+                          if c not in rows.columns})
+    keep = ["run_id", *present_columns(rows, (*CONDITION_COLUMNS, "seed", "noise_rate")), "n", "rho",
+            "ci_low", "ci_high", "p_value", "partial_rho", "mean_delta_clean", "mean_delta_contested",
+            "val_accuracy", "majority_rate", "heldout_accuracy"]
+    data = rows[keep].reset_index(drop=True)
+    display = pd.DataFrame({
+        "run": data["run_id"].astype(str),
+        **_condition_display(data),
+        "seed": data["seed"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
+        "n": data["n"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
+        "ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+                       for r, lo, hi in zip(data["rho"], data["ci_low"], data["ci_high"], strict=True)],
+        "p": data["p_value"].map(fmt_p),
+        "partial ρ": data["partial_rho"].map(fmt_num),
+        "Δℓ clean": data["mean_delta_clean"].map(lambda v: fmt_num(v, signed=True)),
+        "Δℓ contested": data["mean_delta_contested"].map(lambda v: fmt_num(v, signed=True)),
+        "val. acc.": data["val_accuracy"].map(fmt_num),
+        "held-out acc.": data["heldout_accuracy"].map(fmt_num),
+    })
+    return ReportTable(
+        name="key_results", title="Per-run results",
+        caption=(f"Spearman ρ(H, {metric}) with its percentile-bootstrap 95% CI and p-value, the partial ρ "
+                 "(lengths controlled), mean Δℓ (nats) of clean and contested items, and accuracy."),
+        data=data, display=display,
+    )
