@@ -3,33 +3,37 @@
 ``resolve_model(name)`` turns a built-in name, folder or Hugging Face id into a :class:`ModelSpec`;
 ``load_for_classification(spec, num_labels=, method=, seed=)`` returns a ready-to-train model
 (peft-wrapped for LoRA/IA³) and its tokenizer.
+
+Names are imported lazily (PEP 562) so that ``contested models list`` and the registry do not pay
+for importing torch, transformers and peft.
 """
 
-from contested.models.adapters import METHODS, MethodConfig, apply_method, register_method
-from contested.models.loading import (
-    load_for_classification,
-    load_tokenizer,
-    trainable_parameter_names,
-)
-from contested.models.prepare import cache_root, prepare_model, prepared_dir
-from contested.models.registry import ARCHITECTURES, BUILTINS, ModelSpec, resolve_model
-from contested.models.tiny import TINY_MODEL_TYPES, build_tiny_model_dir
+from __future__ import annotations
 
-__all__ = [
-    "ARCHITECTURES",
-    "BUILTINS",
-    "METHODS",
-    "TINY_MODEL_TYPES",
-    "MethodConfig",
-    "ModelSpec",
-    "apply_method",
-    "build_tiny_model_dir",
-    "cache_root",
-    "load_for_classification",
-    "load_tokenizer",
-    "prepare_model",
-    "prepared_dir",
-    "register_method",
-    "resolve_model",
-    "trainable_parameter_names",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "METHODS": "adapters", "MethodConfig": "adapters", "apply_method": "adapters",
+    "register_method": "adapters", "check_targets": "adapters",
+    "load_for_classification": "loading", "load_tokenizer": "loading",
+    "trainable_parameter_names": "loading",
+    "cache_root": "prepare", "prepare_model": "prepare", "prepared_dir": "prepare",
+    "ARCHITECTURES": "registry", "BUILTINS": "registry", "ModelSpec": "registry",
+    "resolve_model": "registry",
+    "TINY_MODEL_TYPES": "tiny", "build_tiny_model_dir": "tiny",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contested.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"contested.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -74,7 +74,12 @@ def load_for_classification(spec: ModelSpec, *, num_labels: int, method: MethodC
     tokenizer = load_tokenizer(spec)
     kwargs: dict[str, Any] = {"num_labels": num_labels, "dtype": _DTYPES[dtype]}
     if spec.gguf_file:
+        from transformers import GgufConfig
+
+        # Unpacked to dense weights (packed GGUF layers are not trainable); slow on every load,
+        # which is why built-in GGUF models are prepared once instead.
         kwargs["gguf_file"] = spec.gguf_file
+        kwargs["quantization_config"] = GgufConfig(dequantize=True)
     if spec.is_decoder:
         kwargs["pad_token_id"] = tokenizer.pad_token_id
     set_seed(seed)

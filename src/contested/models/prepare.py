@@ -125,9 +125,12 @@ def _package_folder(module: str) -> Path:
 def dequantise_gguf(folder: Path, gguf_file: str, out: Path) -> None:
     """Load a GGUF checkpoint as float32 (transformers dequantises) and save an HF folder at ``out``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file, dtype=torch.float32)
+    # transformers 5.x keeps GGUF weights packed (not trainable, not saveable) unless asked to unpack;
+    # with dequantize=True the loaded model is a plain float32 one without a quantizer attached.
+    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file, dtype=torch.float32,
+                                                 quantization_config=GgufConfig(dequantize=True))
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

