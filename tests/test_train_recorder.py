@@ -13,7 +13,9 @@ from contested.errors import ContestedError
 from contested.train.data import class_weights, encode_texts
 from contested.train.recorder import SCHEMA, DynamicsRecorder
 from contested.train.snapshot import score_logits, take_snapshot
-from train_helpers import collator, tiny_bert, tokenizer, toy_eval_set, toy_items
+from train_helpers import collator, one_thread, tiny_bert, tokenizer, toy_eval_set, toy_items  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 COLUMNS = ["run_id", "item_id", "split", "step", "epoch", "progress", "measurement", "loss",
            "logits", "p_label", "predicted", "label_used", "is_noisy"]

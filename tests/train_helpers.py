@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, PrinterCallback
 
@@ -70,3 +71,12 @@ def quiet(trainer):
     """Drop the Trainer's stdout printer (disable_tqdm adds it)."""
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+@pytest.fixture(autouse=False)
+def one_thread():
+    """Tiny models run ~30× faster on one thread than on two contended ones; restore afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
