@@ -102,8 +102,9 @@ def info(data_dir: DataDir = None) -> None:
 
     root = resolve_data_dir(data_dir)
     _out.print(f"data folder: {root} (from {data_dir_origin(data_dir)})"
-               + ("" if root.is_dir() else " [does not exist yet]"))
+               + ("" if root.is_dir() else " (does not exist yet)"), soft_wrap=True)
     table = Table(title="sources")
+    hints: set[str] = set()
     for col in ("name", "kind", "files", "items", "status"):
         table.add_column(col, justify="right" if col == "items" else "left")
     for kind, registry in (("items", ITEM_SOURCES), ("bulk", BULK_SOURCES)):
@@ -112,8 +113,9 @@ def info(data_dir: DataDir = None) -> None:
             folder = str(Path(source.files[0]).parent) + "/"
             if not all(p.is_file() for p in paths):
                 fetch = getattr(source, "fetch", None)
-                status = f"missing: contested data fetch {fetch}" if fetch else "missing"
-                table.add_row(name, kind, folder, "–", status)
+                if fetch:
+                    hints.add(f"missing ChaosNLI files: run `contested data fetch {fetch}`")
+                table.add_row(name, kind, folder, "–", "missing")
                 continue
             try:
                 n = len(load_items(name, data_dir=root) if kind == "items" else load_bulk(name, data_dir=root))
@@ -121,6 +123,8 @@ def info(data_dir: DataDir = None) -> None:
             except ContestedError as exc:
                 table.add_row(name, kind, folder, "–", f"invalid: {exc}")
     _out.print(table)
+    for hint in sorted(hints):
+        _out.print(hint, soft_wrap=True)
     _out.print("Also: any file path (generic CSV/TSV/JSONL, ChaosNLI/SNLI jsonl, LeWiDi json); "
                "lewidi-* take :train/:dev/:test; bulk sources also take hf:<name>[:<split>] and .jsonl/.csv paths.")
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import entropy as scipy_entropy
 
 from contested.errors import ContestedError
 
@@ -43,6 +42,9 @@ def annotation_entropy(counts: np.ndarray, *, base: float = math.e) -> np.ndarra
         Shape ``(n_items,)``: entropy in units of ``base`` (0 for unanimous items,
         at most ``log_base(K)``).
     """
+    # scipy.stats costs ~1 s to import, so only callers that compute entropies pay for it.
+    from scipy.stats import entropy as scipy_entropy
+
     counts = np.asarray(counts, dtype=float)
     _check_base(base)
     # scipy normalises each row itself, so counts and probabilities give the same answer.
