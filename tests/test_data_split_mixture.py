@@ -152,3 +152,13 @@ def test_data_config_validates_and_round_trips():
         DataConfig(training_label="gold")
     with pytest.raises(ContestedError, match="unknown key"):
         DataConfig.from_dict({"bulk_size": 3})
+
+
+def test_stratified_subsample_keeps_bin_shares_even_near_the_full_size(snli):
+    from contested.data.split import stratified_subsample
+
+    for n in (3, 151, 1513):
+        sub = stratified_subsample(snli, n=n, seed=3)
+        assert len(sub) == n and sub["item_id"].is_unique
+        for name, count in snli["bin"].value_counts().items():
+            assert abs((sub["bin"] == name).sum() - n * count / len(snli)) <= 1

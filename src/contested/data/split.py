@@ -38,7 +38,14 @@ def stratified_subsample(items: pd.DataFrame, *, n: int, seed: int) -> pd.DataFr
     """``n`` items drawn without replacement, keeping each bin's share (for caps in smoke runs)."""
     if n >= len(items):
         return items
-    kept, _ = _stratified(items, train_size=n, seed=seed, what=f"subsample of {n}")
+    from sklearn.utils import resample
+
+    attrs = dict(items.attrs)
+    items = items.reset_index(drop=True)
+    idx = resample(items.index.to_numpy(), n_samples=n, replace=False, random_state=seed,
+                   stratify=items["bin"].astype(str).to_numpy())
+    kept = items.loc[sorted(idx)].reset_index(drop=True)
+    kept.attrs = attrs
     return kept
 
 
