@@ -1,80 +1,89 @@
-"""Small synthetic tables that follow docs/ARCHITECTURE.md, for the report tests.
+"""Fake run directories and per-run statistics for the report tests.
 
-Temporary stand-in until ``contested.dynamics.simulate`` lands; the report only relies on the
-column contracts, so any table with those columns exercises it.
+Run directories follow the layout of docs/ARCHITECTURE.md (config.json, env.json, items.parquet,
+dynamics.parquet, metrics.json, DONE) with dynamics from ``contested.dynamics.simulate_dynamics``,
+so the report is exercised through the same file contract that real training runs write.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-THRESHOLDS = (0.4, 0.7)
+from contested.dynamics import simulate_dynamics, simulate_items
+from contested.io import write_json, write_table, write_text
+
+LABELS = ["entailment", "neutral", "contradiction"]
 
 
-def items(n: int = 240, *, seed: int = 0) -> pd.DataFrame:
-    """An item table with entropy (nats) spread over the three study bins."""
-    rng = np.random.default_rng(seed)
-    entropy = rng.beta(2.2, 1.6, size=n) * math.log(3)
-    bins = np.where(entropy < 0.4, "clean", np.where(entropy < 0.7, "ambiguous", "contested"))
-    df = pd.DataFrame({
-        "item_id": [f"i{i:04d}" for i in range(n)],
-        "entropy": entropy,
-        "bin": pd.Categorical(bins, categories=["clean", "ambiguous", "contested"]),
-        "label_dist": [[1 / 3, 1 / 3, 1 / 3]] * n,
-        "training_label": rng.integers(0, 3, size=n),
-        "premise_len": rng.integers(5, 30, size=n),
-        "hypothesis_len": rng.integers(3, 12, size=n),
-        "split": "tracked",
-    })
-    df["total_len"] = df["premise_len"] + df["hypothesis_len"]
-    df.attrs["label_names"] = ["entailment", "neutral", "contradiction"]
+def items(n: int = 200, *, seed: int = 0, validation: float = 0.2) -> pd.DataFrame:
+    """Simulated item table with a tracked / validation split (every 5th item validates)."""
+    df = simulate_items(n, seed=seed)
+    df["split"] = np.where(np.arange(n) % round(1 / validation) == 0, "validation", "tracked")
     return df
 
 
-def dynamics(items_df: pd.DataFrame, *, run_id: str = "run0", steps: int = 12, seed: int = 0) -> pd.DataFrame:
-    """Loss trajectories: clean items fall, contested items fall then rise (nats)."""
-    rng = np.random.default_rng(seed)
-    step = np.arange(steps) * 100
-    progress = step / step[-1]
-    rows = []
-    for item_id, h in zip(items_df["item_id"], items_df["entropy"], strict=True):
-        floor = 0.15 + 0.9 * h
-        rise = max(h - 0.7, 0) * 1.5 * progress**2
-        loss = floor + (math.log(3) - floor) * np.exp(-4 * progress) + rise
-        loss = np.clip(loss + rng.normal(0, 0.05, size=steps), 0.01, None)
-        rows.append(pd.DataFrame({
-            "run_id": run_id, "item_id": item_id, "split": "tracked", "step": step,
-            "epoch": progress * 3, "progress": progress, "measurement": "snapshot",
-            "loss": loss.astype("float32"), "p_label": np.exp(-loss).astype("float32"),
-            "predicted": 0, "label_used": 0, "is_noisy": False,
-        }))
-    return pd.concat(rows, ignore_index=True)
+def run_config(*, model: str, method: str, rank: int, seed: int, noise_rate: float = 0.0) -> dict:
+    """A config.json in the shape of ``RunConfig.to_dict()`` (only the fields the report reads vary)."""
+    return {
+        "model": model,
+        "method": {"method": method, "rank": rank, "alpha": None, "dropout": 0.05},
+        "data": {"dataset": "simulated-snli", "bulk": 2000, "training_label": "majority",
+                 "noise_rate": noise_rate},
+        "train": {"lr": 1e-3 if method == "lora" else 1e-4, "seed": seed, "epochs": 3},
+        "record": {"snapshot_every": 100},
+    }
 
 
-def item_metrics(items_df: pd.DataFrame, dyn: pd.DataFrame) -> pd.DataFrame:
-    """The per-item metrics columns the figures and tables read."""
-    g = dyn.sort_values("step").groupby(["run_id", "item_id"])
-    out = pd.DataFrame({
-        "aulc": g["loss"].mean(),
-        "initial_loss": g["loss"].first(),
-        "final_loss": g["loss"].last(),
-        "confidence": g["p_label"].mean(),
-        "variability": g["p_label"].std(ddof=0),
-    }).reset_index()
-    out["delta_loss"] = out["final_loss"] - out["initial_loss"]
-    out["unlearned"] = out["delta_loss"] > 0
-    out["measurement"] = "snapshot"
-    out["split"] = "tracked"
-    out = out.merge(items_df[["item_id", "entropy", "bin"]], on="item_id")
-    out.attrs["label_names"] = items_df.attrs.get("label_names")
-    return out
+def fake_run_dir(root: Path, item_table: pd.DataFrame, *, model: str = "sim-model", method: str = "lora",
+                 rank: int = 4, seed: int = 42, rho: float = 0.3, noise_rate: float = 0.0,
+                 total_steps: int = 600, epochs: int = 3) -> Path:
+    """Write one finished run directory; return it."""
+    run_id = f"{model}-{method}{rank if method == 'lora' else ''}-s{seed}-n{noise_rate:g}"
+    dyn = simulate_dynamics(item_table, rho=rho, method=method, seed=seed, run_id=run_id,
+                            total_steps=total_steps, epochs=epochs, noise_fraction=noise_rate)
+    path = root / run_id
+    path.mkdir(parents=True)
+    write_table(item_table, path / "items.parquet")
+    write_table(dyn, path / "dynamics.parquet")
+    write_json(path / "config.json", run_config(model=model, method=method, rank=rank, seed=seed,
+                                                noise_rate=noise_rate))
+    write_json(path / "env.json", {"packages": {"contested": "0.1.0"}, "git_commit": "abc123",
+                                   "python": "3.11", "seeds": {"train": seed}, "run_id": run_id})
+    snap = dyn[(dyn["measurement"] == "snapshot") & (dyn["split"] == "validation")]
+    last = snap[snap["step"] == snap["step"].max()]
+    final = {"epoch": epochs, "step": int(last["step"].max()), "val_loss": float(last["loss"].mean()),
+             "val_accuracy": float((last["predicted"] == last["label_used"]).mean()),
+             "heldout_accuracy": 0.7}
+    write_json(path / "metrics.json", {
+        "run_id": run_id, "epochs": [final], "final": final, "total_steps": total_steps,
+        "n_snapshots": int(dyn.loc[dyn["measurement"] == "snapshot", "step"].nunique()),
+        "label_names": LABELS, "wall_time_s": 1.0,
+    })
+    write_text(path / "DONE", "")
+    return path
+
+
+def sweep(root: Path, *, n: int = 150, seeds: tuple[int, ...] = (42, 123), ranks: tuple[int, ...] = (4,),
+          full: bool = True, noise: tuple[float, ...] = ()) -> list[Path]:
+    """Fake runs of one model: LoRA per rank, full FT, and noise runs of LoRA r=4, per seed."""
+    table = items(n)
+    dirs = []
+    for seed in seeds:
+        for rank in ranks:
+            dirs.append(fake_run_dir(root, table, method="lora", rank=rank, seed=seed, rho=0.2 + 0.03 * math.log2(rank)))
+        if full:
+            dirs.append(fake_run_dir(root, table, method="full", seed=seed, rho=0.1))
+        for rate in noise:
+            dirs.append(fake_run_dir(root, table, method="lora", rank=4, seed=seed, rho=0.3, noise_rate=rate))
+    return dirs
 
 
 def run_stats(*, seed: int = 0) -> pd.DataFrame:
-    """Per-run statistics for a small grid: 2 models × (LoRA r ∈ {1,4,16}, full) × 3 seeds."""
+    """Hand-made per-run statistics: 2 models × (LoRA r ∈ {1, 4, 16}, full) × 3 seeds."""
     rng = np.random.default_rng(seed)
     rows = []
     for model, base in (("minilm-l6", 0.25), ("roberta-base", 0.31)):

@@ -1,7 +1,7 @@
 """Across-run figures: a forest plot of ρ per condition and ρ vs LoRA rank.
 
 Both take the per-run statistics (one row per run × metric, ``docs/ARCHITECTURE.md``); the forest
-plot also takes the seed-pooled table (one row per condition with ``rho, ci_low, ci_high``).
+plot also takes the seed-pooled table of :func:`contested.stats.seed_aggregate`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def _metric_rows(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFram
     if missing:
         raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}")
     rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
+    if "measurement" in rows.columns:  # ρ of in-flight losses is a robustness check, not the headline
+        rows = rows[rows["measurement"] == "snapshot"]
     if rows.empty:
         raise ContestedError(f"{what}: no rows for metric '{metric}'")
     return rows
@@ -41,8 +43,8 @@ def forest_figure(
     run_stats
         Per-run statistics: ``rho, ci_low, ci_high, seed`` + condition columns (+ ``metric``).
     pooled
-        Seed-pooled rows (condition columns + ``rho, ci_low, ci_high``), e.g. the Fisher-z
-        pooled ρ from :mod:`contested.stats`; drawn as black diamonds. Optional.
+        Seed-pooled rows from :func:`contested.stats.seed_aggregate` (condition columns +
+        ``rho_pooled, pooled_ci_low, pooled_ci_high``: the Fisher-z pooled ρ); black diamonds.
     metric
         Which metric's ρ (rows of ``run_stats`` with this ``metric``).
     columns
@@ -54,6 +56,9 @@ def forest_figure(
         One axes; one row per condition (seeds as small offset points with CI bars).
     """
     rows = _metric_rows(run_stats, metric, "forest plot")
+    if pooled is not None:
+        pooled = _metric_rows(pooled.rename(columns={"rho_pooled": "rho"}), metric, "pooled table")
+        pooled = pooled.rename(columns={"rho": "rho_pooled"})
     cols = present_columns(rows, columns)
     conds = rows[cols].drop_duplicates().reset_index(drop=True)
     seeds = sorted(rows["seed"].dropna().unique()) if "seed" in rows.columns else []
@@ -90,7 +95,8 @@ def forest_figure(
                         pmatch &= ((pooled[col].isna() & pd.isna(value)).to_numpy()
                                    | (pooled[col] == value).to_numpy())
                 for p in pooled[pmatch].itertuples(index=False):
-                    ax.errorbar([p.rho], [y - 0.12], xerr=[[p.rho - p.ci_low], [p.ci_high - p.rho]], fmt="D",
+                    lo, hi = p.rho_pooled - p.pooled_ci_low, p.pooled_ci_high - p.rho_pooled
+                    ax.errorbar([p.rho_pooled], [y - 0.12], xerr=[[lo], [hi]], fmt="D",
                                 color="k", markersize=8, capsize=4, linewidth=2.2, zorder=5)
         ax.axvline(0.0, color="0.3", linewidth=1.0, linestyle=":")
         ax.set_yticks(range(len(conds)), labels)

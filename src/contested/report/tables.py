@@ -16,6 +16,7 @@ from scipy import stats
 from contested.errors import ContestedError
 from contested.report.conditions import CONDITION_COLUMNS, method_label, present_columns
 from contested.report.render import MISSING, ReportTable, fmt_mean_std, fmt_num, fmt_p
+from contested.stats import seed_aggregate
 
 __all__ = ["key_table", "noise_table", "rank_table", "rho_table", "unlearning_table"]
 
@@ -28,6 +29,8 @@ def _check(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
 
 def _metric(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
     rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
+    if "measurement" in rows.columns:  # the study's numbers use eval-mode snapshots
+        rows = rows[rows["measurement"] == "snapshot"]
     if rows.empty:
         raise ContestedError(f"{what}: no per-run statistics for metric '{metric}'")
     return rows
@@ -50,6 +53,11 @@ def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tupl
 
 
 _METHOD_ORDER = {"lora": 0, "ia3": 1, "full": 2}
+_METRIC_NAMES = {"aulc": "AULC", "aulc_trapz": "AULC (trapezoid)", "delta_loss": "Δℓ"}
+
+
+def _name(metric: str) -> str:
+    return _METRIC_NAMES.get(metric, metric)
 
 
 def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
@@ -59,7 +67,10 @@ def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
     out = grouped[values].agg(["mean", "std"])
     out.columns = [f"{v}_{s}" for v, s in out.columns]
     out.insert(0, "n_seeds", grouped.size())
-    out = out.reset_index()
+    return _sort_conditions(out.reset_index())
+
+
+def _sort_conditions(out: pd.DataFrame) -> pd.DataFrame:
     # Reading order: per model and dataset, LoRA by rank, then IA³, then full fine-tuning.
     order = [c for c in ("model", "dataset") if c in out.columns]
     if "method" in out.columns:
@@ -99,16 +110,20 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     ReportTable
         One row per condition; noise-injection runs (``noise_rate`` > 0) are left out.
     """
-    _check(run_stats, ("run_id", "rho"), "per-run statistics")
+    _check(run_stats, ("run_id", "rho", "n"), "per-run statistics")
     rows = _without_noise(_with_runs(_metric(run_stats, metric, "Table 1"), runs,
                                      ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate")))
-    if "partial_rho" not in rows.columns:
-        rows = rows.assign(partial_rho=np.nan)
-    data = _by_condition(rows, ["rho", "partial_rho", "val_accuracy", "heldout_accuracy", "majority_rate"])
+    keys = present_columns(rows, CONDITION_COLUMNS)
+    # ρ mean ± std and the Fisher-z pooled ρ come from the statistics layer; accuracy is added here.
+    pooled = seed_aggregate(rows, by=keys)
+    acc = _by_condition(rows, ["val_accuracy", "heldout_accuracy", "majority_rate"]).drop(columns="n_seeds")
+    data = _sort_conditions(pooled.merge(acc, on=keys, how="left"))
     display = pd.DataFrame({
         **_condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
-        f"ρ(H, {metric})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        f"ρ(H, {_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        "pooled ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]" for r, lo, hi in
+                              zip(data["rho_pooled"], data["pooled_ci_low"], data["pooled_ci_high"], strict=True)],
         "partial ρ": [fmt_mean_std(m, s) for m, s in zip(data["partial_rho_mean"], data["partial_rho_std"], strict=True)],
         "val. acc.": [fmt_mean_std(m, s) for m, s in zip(data["val_accuracy_mean"], data["val_accuracy_std"], strict=True)],
         "majority rate": data["majority_rate_mean"].map(fmt_num),
@@ -117,7 +132,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     return ReportTable(
         name="table1_rho", title="Table 1: entropy–AULC correlation by condition",
         caption=(f"Spearman ρ between annotation entropy H (nats) and per-item {metric} over the tracked "
-                 "items, mean ± std over seeds; partial ρ controls premise, hypothesis and total length. "
+                 "items, mean ± std over seeds, and pooled over seeds by Fisher z with its 95% CI; partial ρ controls premise, hypothesis and total length. "
                  "val. acc. is the accuracy on the held-out multi-annotator items against their training "
                  "label at the last epoch (majority rate: the share of the most common label there); "
                  "held-out acc. is on bulk items never trained on."),
@@ -228,7 +243,7 @@ def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
 
 
 #: Columns of the noise-injection test table (one row per noise rate > 0 vs its control).
-NOISE_COLUMNS = ("noise_rate", "n_pairs", "clean_aulc_noisy", "clean_aulc_control", "wilcoxon_p", "cohens_d")
+NOISE_COLUMNS = ("noise_rate", "n_pairs", "mean_noisy", "mean_control", "p_value", "cohens_dz")
 
 
 def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None, *,
@@ -239,9 +254,9 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     ----------
     noise_tests
         One row per noise rate with :data:`NOISE_COLUMNS`: the rate (share of clean tracked items
-        flipped), the number of paired items × seeds, the mean clean-item AULC (nats) of the noisy
-        runs and of the control, the one-sided paired Wilcoxon p (noisy > control) and the paired
-        Cohen's d.
+        flipped) and the result of :func:`contested.stats.noise_injection_test` for it (pairs of
+        seed × item, mean clean-item metric of the noisy runs and of the control in nats, the
+        one-sided paired Wilcoxon p (noisy > control) and the paired Cohen's d_z).
     run_stats
         Per-run statistics with a ``noise_rate`` column; adds ρ mean ± std per rate (the control
         row, rate 0, included).
@@ -268,11 +283,12 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     display = pd.DataFrame({
         "noise rate": data["noise_rate"].map(lambda v: f"{float(v):.0%}"),
         "seeds": data["n_seeds"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
-        "clean AULC (noisy)": data["clean_aulc_noisy"].map(fmt_num),
-        "clean AULC (control)": data["clean_aulc_control"].map(fmt_num),
-        "Wilcoxon p (one-sided)": data["wilcoxon_p"].map(fmt_p),
-        "Cohen's d (paired)": data["cohens_d"].map(lambda v: fmt_num(v, 2, signed=True)),
-        f"ρ(H, {metric})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        "pairs": data["n_pairs"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
+        f"clean {_name(metric)} (noisy)": data["mean_noisy"].map(fmt_num),
+        f"clean {_name(metric)} (control)": data["mean_control"].map(fmt_num),
+        "Wilcoxon p (one-sided)": data["p_value"].map(fmt_p),
+        "Cohen's d (paired)": data["cohens_dz"].map(lambda v: fmt_num(v, 2, signed=True)),
+        f"ρ(H, {_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
     })
     return ReportTable(
         name="table_noise", title="Noise injection",
@@ -305,6 +321,8 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         "run": data["run_id"].astype(str),
         **_condition_display(data),
         "seed": data["seed"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
+        **({"noise": data["noise_rate"].map(lambda v: f"{float(v):.0%}")}
+           if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any() else {}),
         "n": data["n"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
         "ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
                        for r, lo, hi in zip(data["rho"], data["ci_low"], data["ci_high"], strict=True)],

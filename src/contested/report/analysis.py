@@ -1,0 +1,211 @@
+"""From finished run directories to every table of the study (what ``contested analyze`` does).
+
+This module only orchestrates: per-item metrics come from :mod:`contested.dynamics`, every
+statistic from :mod:`contested.stats`, the renderings from :mod:`contested.report.tables`.
+The study's headline numbers use eval-mode snapshot losses of the tracked (trained-on) items;
+in-flight rows and validation items are kept in the per-item table for other analyses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from contested.dynamics import item_metrics
+from contested.errors import ContestedError
+from contested.io import write_table
+from contested.report.render import ReportTable
+from contested.report.runs import Run, runs_table
+from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
+from contested.stats import (
+    correct_across_conditions,
+    hierarchical_bootstrap,
+    noise_injection_test,
+    paired_rho_difference,
+    run_statistics,
+    seed_aggregate,
+    seed_stability,
+)
+
+#: Condition columns without the seed (what seeds are replicates of).
+CONDITION = ("model", "method", "rank", "dataset", "noise_rate")
+#: Run columns copied onto every per-item row (so one file answers "which run was this?").
+RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """Everything ``contested analyze`` computes (see ``docs/report.md`` for the columns).
+
+    Attributes
+    ----------
+    runs
+        The loaded runs.
+    runs_table
+        One row per run: condition, accuracy, paths.
+    item_metrics
+        One row per run × item × measurement kind (tracked and validation items).
+    run_stats
+        Per-run statistics (one row per run × measurement × metric) + condition columns.
+    conditions
+        Seed aggregate per condition (snapshot, tracked) with Holm / BH adjusted pooled p,
+        the hierarchical-bootstrap CI and cross-seed stability.
+    paired
+        LoRA − full-FT difference in ρ on the same items, per model × dataset × LoRA rank.
+    noise_tests
+        Noise-injection tests, one row per condition × noise rate > 0.
+    tables
+        The rendered study tables.
+    metric
+        The metric correlated with entropy in the tables (``aulc``).
+    """
+
+    runs: list[Run]
+    runs_table: pd.DataFrame
+    item_metrics: pd.DataFrame
+    run_stats: pd.DataFrame
+    conditions: pd.DataFrame
+    paired: pd.DataFrame
+    noise_tests: pd.DataFrame
+    tables: list[ReportTable]
+    metric: str
+
+    def headline(self) -> pd.DataFrame:
+        """Per-item metrics of the tracked items' snapshots (what every figure and ρ is about)."""
+        m = self.item_metrics
+        return m[(m["measurement"] == "snapshot") & (m["split"] == "tracked")]
+
+
+def _item_metrics(runs: Sequence[Run], table: pd.DataFrame) -> pd.DataFrame:
+    frames = []
+    for run in runs:
+        # Both measurement kinds when recorded: the in-flight ones are a robustness check.
+        frames.append(item_metrics(run.dynamics, run.items, measurement=None))
+    out = pd.concat(frames, ignore_index=True)
+    cond = table[["run_id", *RUN_COLUMNS]]
+    return out.merge(cond, on="run_id", how="left")
+
+
+def _groups(df: pd.DataFrame, keys: Sequence[str]):
+    keys = [k for k in keys if k in df.columns]
+    return keys, df.groupby(keys, dropna=False, sort=True)
+
+
+def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str, n_boot: int,
+                seed: int) -> pd.DataFrame:
+    rows = run_stats[(run_stats["metric"] == metric) & (run_stats["measurement"] == "snapshot")]
+    agg = seed_aggregate(rows, by=[c for c in CONDITION if c in rows.columns])
+    extra = []
+    keys, groups = _groups(headline, CONDITION)
+    for key, grp in groups:
+        rec = dict(zip(keys, key, strict=True))
+        if grp["run_id"].nunique() > 1:
+            hb = hierarchical_bootstrap(grp, metric=metric, n_boot=n_boot, seed=seed)
+            st = seed_stability(grp, metric=metric)
+            rec |= {"hier_ci_low": hb["ci_low"], "hier_ci_high": hb["ci_high"],
+                    "seed_pairwise_spearman": st["mean_pairwise_spearman"], "kendalls_w": st["kendalls_w"]}
+        extra.append(rec)
+    out = agg.merge(pd.DataFrame(extra), on=keys, how="left")
+    return correct_across_conditions(out, p_col="pooled_p")
+
+
+def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """LoRA (each rank) vs full FT of the same model and dataset, on the items both saw."""
+    clean = headline[headline["noise_rate"].fillna(0) == 0]
+    rows = []
+    keys, groups = _groups(clean, ("model", "dataset"))
+    for key, grp in groups:
+        full = grp[grp["method"] == "full"]
+        if full.empty:
+            continue
+        for rank, lora in grp[grp["method"] == "lora"].groupby("rank"):
+            res = paired_rho_difference(lora, full, metric=metric, n_boot=n_boot, seed=seed)
+            rows.append({**dict(zip(keys, key, strict=True)), "rank": int(rank), **res})
+    return pd.DataFrame(rows)
+
+
+def _noise(headline: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    rows = []
+    keys, groups = _groups(headline, ("model", "method", "rank", "dataset"))
+    for key, grp in groups:
+        control = grp[grp["noise_rate"].fillna(0) == 0]
+        for rate, noisy in grp[grp["noise_rate"] > 0].groupby("noise_rate"):
+            if control.empty:
+                raise ContestedError(
+                    f"noise rate {rate:g} of {dict(zip(keys, key, strict=True))} has no control run "
+                    "(noise rate 0, same model/method/dataset); add it to the analysed paths"
+                )
+            res = noise_injection_test(noisy, control, metric=metric)
+            rows.append({**dict(zip(keys, key, strict=True)), "noise_rate": rate, **res})
+    return pd.DataFrame(rows)
+
+
+def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, seed: int = 0) -> Analysis:
+    """Per-item metrics, per-run statistics, across-run statistics and the study tables.
+
+    Parameters
+    ----------
+    runs
+        Loaded runs (:func:`contested.report.runs.load_runs`).
+    metric
+        Per-item metric correlated with entropy in the tables (the study: ``aulc``, nats).
+    n_boot
+        Bootstrap resamples of every CI (the study: 10,000).
+    seed
+        Seed of the bootstrap draws.
+
+    Returns
+    -------
+    Analysis
+    """
+    if not runs:
+        raise ContestedError("no runs to analyse")
+    table = runs_table(runs)
+    metrics = _item_metrics(runs, table)
+    tracked = metrics[metrics["split"] == "tracked"]
+    stats = run_statistics(tracked, metric=list(dict.fromkeys([metric, "aulc", "aulc_trapz", "delta_loss"])),
+                           n_boot=n_boot, seed=seed, conditions=table)
+    stats = stats.merge(table[["run_id", "noise_rate", "label_scheme", "lr"]], on="run_id", how="left")
+    order = {run_id: i for i, run_id in enumerate(table["run_id"])}  # the runs table's reading order
+    stats = stats.sort_values(["run_id", "measurement", "metric"], key=lambda c: c.map(order) if c.name == "run_id" else c)
+    stats = stats.reset_index(drop=True)
+    headline = tracked[tracked["measurement"] == "snapshot"]
+    conditions = _conditions(headline, stats, metric=metric, n_boot=n_boot, seed=seed)
+    paired = _paired(headline, metric=metric, n_boot=n_boot, seed=seed)
+    noise = _noise(headline, metric=metric)
+    tables = [key_table(stats, table, metric=metric), rho_table(stats, table, metric=metric),
+              unlearning_table(stats[stats["measurement"] == "snapshot"])]
+    lora = stats[(stats["method"] == "lora") & stats["rank"].notna()]
+    if lora["rank"].nunique() > 1:
+        tables.append(rank_table(stats, metric=metric))
+    if not noise.empty:
+        tables.append(noise_table(noise, stats, metric=metric))
+    return Analysis(runs=list(runs), runs_table=table, item_metrics=metrics, run_stats=stats,
+                    conditions=conditions, paired=paired, noise_tests=noise, tables=tables, metric=metric)
+
+
+def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]:
+    """Write the analysis tables under ``out_dir`` (atomically, CSV and Parquet; tables also as MD/TeX).
+
+    Returns
+    -------
+    list of Path
+        Every file written.
+    """
+    out = Path(out_dir)
+    written: list[Path] = []
+    frames = {"runs": analysis.runs_table, "item_metrics": analysis.item_metrics,
+              "run_statistics": analysis.run_stats, "conditions": analysis.conditions,
+              "paired_lora_vs_full": analysis.paired, "noise_tests": analysis.noise_tests}
+    for name, frame in frames.items():
+        if frame.empty and name in ("paired_lora_vs_full", "noise_tests"):
+            continue  # the sweep had no such runs; an empty file would suggest it had
+        for suffix in (".csv", ".parquet"):
+            written.append(write_table(frame, out / f"{name}{suffix}"))
+    for table in analysis.tables:
+        written += table.write(out / "tables")
+    return written

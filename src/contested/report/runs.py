@@ -1,0 +1,226 @@
+"""Find finished run directories and load their files (pure pandas/json, no torch).
+
+A run directory (``docs/ARCHITECTURE.md``) holds ``config.json``, ``env.json``, ``items.parquet``,
+``dynamics.parquet``, ``metrics.json`` and, written last, ``DONE``. Only directories with ``DONE``
+are runs; anything else (a run still training, a crashed one) is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from contested.errors import ContestedError, located
+
+DONE = "DONE"
+RUN_FILES: tuple[str, ...] = ("config.json", "env.json", "items.parquet", "dynamics.parquet", "metrics.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One finished run, as read from its directory.
+
+    Attributes
+    ----------
+    path
+        The run directory.
+    run_id
+        The run's id (its config digest; the ``run_id`` of its dynamics rows).
+    config, env, metrics
+        Parsed ``config.json``, ``env.json`` and ``metrics.json``.
+    items
+        Item table of the tracked and validation items (``split``, ``training_label``, …).
+    dynamics
+        Long-form dynamics table.
+    """
+
+    path: Path
+    run_id: str
+    config: dict[str, Any]
+    env: dict[str, Any]
+    metrics: dict[str, Any]
+    items: pd.DataFrame
+    dynamics: pd.DataFrame
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        """The run's condition and seed (see :func:`run_condition`)."""
+        return run_condition(self.config)
+
+
+def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Finished run directories under ``paths`` (each a run dir or a folder of them, any depth).
+
+    Parameters
+    ----------
+    paths
+        Run directories, sweep output folders or ``runs/`` folders.
+
+    Returns
+    -------
+    list of Path
+        Sorted, without duplicates.
+
+    Raises
+    ------
+    ContestedError
+        A path that does not exist, or one under which no directory has a ``DONE`` file.
+    """
+    found: set[Path] = set()
+    paths = list(paths)
+    if not paths:
+        raise ContestedError("no paths given: pass run directories or a folder of runs (e.g. runs/)")
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise located(path, "does not exist; pass a run directory or a folder of runs (e.g. runs/)")
+        if not path.is_dir():
+            raise located(path, "is not a directory; pass a run directory or a folder of runs")
+        # Hidden folders are runs still being built (runs/.<digest>.partial-<pid>/): never read them.
+        here = sorted(p.parent for p in path.rglob(DONE)
+                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1]))
+        if not here:
+            unfinished = [p for p in path.rglob("config.json")]
+            hint = (f"{len(unfinished)} run dir(s) without DONE (unfinished or crashed); "
+                    "finish or rerun them" if unfinished else "run `contested train` or a sweep first")
+            raise located(path, f"no finished runs (no directory with a DONE file) under it; {hint}")
+        found.update(p.resolve() for p in here)
+    return sorted(found)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise located(path, f"not valid JSON ({exc.msg}); the run is damaged, rerun it", line=exc.lineno) from None
+    if not isinstance(data, dict):
+        raise located(path, "expected a JSON object; the run is damaged, rerun it")
+    return data
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise located(path, f"cannot read Parquet ({type(exc).__name__}); the run is damaged, rerun it") from None
+    try:
+        return table.to_pandas()
+    except TypeError:
+        # pandas writes ArrowDtype list columns (e.g. logits) with a dtype name that it cannot
+        # parse back; the Arrow types themselves are intact, so read without the pandas metadata.
+        return table.to_pandas(ignore_metadata=True)
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read one finished run directory.
+
+    Raises
+    ------
+    ContestedError
+        No ``DONE`` file, a missing or unreadable file, or a dynamics table of several runs.
+    """
+    path = Path(path)
+    if not (path / DONE).is_file():
+        raise located(path, "not a finished run (no DONE file); finish or rerun it")
+    missing = [name for name in RUN_FILES if not (path / name).is_file()]
+    if missing:
+        raise located(path, f"finished run lacks {', '.join(missing)}; rerun it with `contested train --force`")
+    dynamics = _read_parquet(path / "dynamics.parquet")
+    if "run_id" not in dynamics.columns:
+        raise located(path / "dynamics.parquet", "missing column 'run_id'", field="run_id")
+    ids = dynamics["run_id"].astype(str).unique()
+    if len(ids) > 1:
+        raise located(path / "dynamics.parquet", f"holds {len(ids)} runs ({', '.join(ids[:3])}); one run per directory")
+    run_id = str(ids[0]) if len(ids) else path.name
+    items = _read_parquet(path / "items.parquet")
+    metrics = _read_json(path / "metrics.json")
+    if metrics.get("label_names"):
+        items.attrs["label_names"] = list(metrics["label_names"])
+    return Run(path=path, run_id=run_id, config=_read_json(path / "config.json"), env=_read_json(path / "env.json"),
+               metrics=metrics, items=items, dynamics=dynamics)
+
+
+def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
+    """:func:`find_runs` then :func:`load_run` for each; duplicate run ids are an error."""
+    runs = [load_run(p) for p in find_runs(paths)]
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.run_id in seen:
+            raise located(run.path, f"same run_id {run.run_id} as {seen[run.run_id]}; pass one copy of each run")
+        seen[run.run_id] = run.path
+    return runs
+
+
+def run_condition(config: dict[str, Any]) -> dict[str, Any]:
+    """Condition columns of a run from its ``config.json`` (``RunConfig.to_dict()``).
+
+    Returns
+    -------
+    dict
+        ``model, method, rank`` (None unless LoRA), ``dataset, seed``, ``label_scheme`` (the
+        data config's ``training_label``: majority | old | soft), ``noise_rate`` (0 when the data
+        config has no noise option) and ``lr``.
+    """
+    method = config.get("method") or {}
+    data = config.get("data") or {}
+    train = config.get("train") or {}
+    kind = method.get("method")
+    return {
+        "model": config.get("model"),
+        "method": kind,
+        "rank": method.get("rank") if kind == "lora" else None,
+        "dataset": data.get("dataset"),
+        "seed": train.get("seed"),
+        "label_scheme": data.get("training_label"),
+        "noise_rate": float(data.get("noise_rate", data.get("noise_fraction", 0.0)) or 0.0),
+        "lr": train.get("lr"),
+    }
+
+
+def _majority_rate(items: pd.DataFrame) -> float:
+    """Share of the most common training label among the validation items (the trivial accuracy)."""
+    if "split" not in items.columns or "training_label" not in items.columns:
+        return float("nan")
+    labels = items.loc[items["split"] == "validation", "training_label"].dropna()
+    return float(labels.value_counts(normalize=True).max()) if len(labels) else float("nan")
+
+
+def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per run: id, condition, last-epoch validation loss/accuracy, held-out accuracy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id, model, method, rank, dataset, seed, label_scheme, noise_rate, lr, n_tracked,
+        n_validation, total_steps, n_snapshots, val_loss (nats), val_accuracy, majority_rate,
+        heldout_accuracy, wall_time_s, path``.
+    """
+    rows = []
+    for run in runs:
+        final = run.metrics.get("final") or {}
+        split = run.items["split"] if "split" in run.items.columns else pd.Series(dtype=str)
+        rows.append({
+            "run_id": run.run_id, **run.condition,
+            "n_tracked": int((split == "tracked").sum()), "n_validation": int((split == "validation").sum()),
+            "total_steps": run.metrics.get("total_steps"), "n_snapshots": run.metrics.get("n_snapshots"),
+            "val_loss": final.get("val_loss", np.nan), "val_accuracy": final.get("val_accuracy", np.nan),
+            "majority_rate": _majority_rate(run.items),
+            "heldout_accuracy": final.get("heldout_accuracy", np.nan),
+            "wall_time_s": run.metrics.get("wall_time_s"), "path": str(run.path),
+        })
+    df = pd.DataFrame(rows)
+    for col in ("val_loss", "val_accuracy", "heldout_accuracy"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["rank"] = df["rank"].astype("Int64")
+    # Reading order: model, dataset, LoRA by rank, IA³, full FT, noise rate, seed.
+    df["_m"] = df["method"].map({"lora": 0, "ia3": 1, "full": 2}).fillna(3)
+    order = ["model", "dataset", "_m", "rank", "noise_rate", "seed", "run_id"]
+    return df.sort_values(order, na_position="last").drop(columns="_m").reset_index(drop=True)
