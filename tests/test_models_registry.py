@@ -172,3 +172,9 @@ def test_cli_info_shows_a_local_folder(tmp_path, capsys):
     assert done.value.code in (0, None)
     out = capsys.readouterr().out
     assert "qwen2" in out and "q_proj, v_proj" in out and "left padding" in out
+
+
+def test_hub_model_without_network_is_one_clear_error(offline):
+    spec = resolve_model("roberta-base")
+    with pytest.raises(ContestedError, match=r"model 'roberta-base': cannot load .*network access or a copy"):
+        load_for_classification(spec, num_labels=3, method=MethodConfig(), seed=0)

@@ -7,6 +7,7 @@ randomly initialised head and therefore before peft draws the adapter weights, s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,8 +31,10 @@ def load_tokenizer(spec: ModelSpec) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.source, **kwargs)
     except OSError as exc:
+        hint = ("; Hub models need network access or a copy in the Hugging Face cache"
+                if not Path(spec.source).exists() else "")
         raise ContestedError(f"model '{spec.name}': cannot load its tokenizer from {spec.source} "
-                             f"({str(exc).splitlines()[0]})") from exc
+                             f"({str(exc).splitlines()[0]}){hint}") from exc
     if spec.is_decoder:
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
@@ -86,7 +89,9 @@ def load_for_classification(spec: ModelSpec, *, num_labels: int, method: MethodC
     try:
         model = AutoModelForSequenceClassification.from_pretrained(spec.source, **kwargs)
     except OSError as exc:
-        hint = f"; prepare it with `{spec.prepare}`" if spec.prepare else ""
+        hint = (f"; prepare it with `{spec.prepare}`" if spec.prepare else
+                "; Hub models need network access or a copy in the Hugging Face cache"
+                if not Path(spec.source).exists() else "")
         raise ContestedError(f"model '{spec.name}': cannot load weights from {spec.source} "
                              f"({str(exc).splitlines()[0]}){hint}") from exc
     # Some configs keep pad_token_id only on the text sub-config or drop the kwarg; pooling reads it.
