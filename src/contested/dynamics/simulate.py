@@ -19,7 +19,7 @@ How a run is generated (per item i, checkpoint progress p ∈ [0, 1]):
   ``ramp`` rising from p = 0.35 to 1, and an un-learning amplitude ``u`` that grows with entropy
   above 0.45 nats, scaled by the method (LoRA 0.6, IA³ 0.15, full FT 0). ``c`` is solved so the
   mean over the snapshot grid equals ``a`` exactly; per-checkpoint noise is centred per item so it
-  leaves the mean unchanged.
+  leaves the mean unchanged (multiplicative, rescaled per item).
 * Noise injection flips ``noise_fraction`` of the clean items: they keep being tracked against
   their original label (``is_noisy = True``), their AULC rises by 0.4 nats and they un-learn.
 * In-flight rows: one training-mode loss per item per epoch at a random step of that epoch, with
@@ -199,12 +199,17 @@ def simulate_dynamics(
     if run_id is None:
         run_id = f"sim-{method}-{seed}" + (f"-noise{noise_fraction:g}" if noise_fraction else "")
     # Distinct streams per (seed, method, noise) so a noisy run is not a copy of its control.
+    # Spawn keys (not a seed list: default_rng([s, 0, 0]) == default_rng(s)) keep the run stream
+    # independent of the item stream even when seed == item_seed.
     code = list(UNLEARNING_AMPLITUDE).index(method)
-    rng = np.random.default_rng([seed, code, round(noise_fraction * 1000)])
+    key = (1, code, round(noise_fraction * 1000))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
     h = stats.norm.ppf((stats.rankdata(entropy) - 0.5) / n)
     r = 2 * math.sin(math.pi * rho / 6)
-    shared = np.random.default_rng(item_seed).standard_normal(n)
+    shared = np.random.default_rng(
+        np.random.SeedSequence(item_seed, spawn_key=(0,))
+    ).standard_normal(n)
     z = r * h + math.sqrt(1 - r * r) * (
         math.sqrt(seed_stability) * shared + math.sqrt(1 - seed_stability) * rng.standard_normal(n)
     )
@@ -227,10 +232,15 @@ def simulate_dynamics(
     prog = steps / total_steps
     m_decay = np.mean(np.exp(-prog / _TAU))
     m_ramp = np.mean(_ramp(prog))
+    # Cap the rise where the curve's floor would have to drop below 0.01 nats to keep the mean:
+    # the mean then equals the target exactly and AULC stays monotone in z (no clipping bias).
+    rise = np.clip(rise, 0, (target - loss0 * m_decay - 0.01 * (1 - m_decay)) / m_ramp)
     floor = np.maximum((target - loss0 * m_decay - rise * m_ramp) / (1 - m_decay), 0.01)
     curve = _curve(floor, loss0, rise, prog)
-    jitter = 0.05 * rng.standard_normal(curve.shape)
-    loss = np.maximum(curve + jitter - jitter.mean(axis=1, keepdims=True), 1e-4)
+    # Multiplicative noise keeps losses positive; rescaling each row restores its exact mean,
+    # so AULC stays a monotone function of the latent z.
+    noisy_curve = curve * np.exp(0.1 * rng.standard_normal(curve.shape))
+    loss = noisy_curve * (curve.sum(axis=1) / noisy_curve.sum(axis=1))[:, None]
     split = items["split"].to_numpy() if "split" in items else np.full(n, "tracked")
     other_share = rng.uniform(0.25, 0.75, n)
     spe = total_steps / epochs
@@ -242,12 +252,12 @@ def simulate_dynamics(
         at = (np.arange(epochs) * spe)[None, :] + rng.integers(1, int(spe) + 1, size=(n, epochs))
         at = np.minimum(np.round(at), total_steps)
         # Training mode (dropout) makes in-flight losses noisier than eval-mode snapshots.
-        in_loss = _curve(floor, loss0, rise, at / total_steps) + 0.15 * rng.standard_normal(
-            at.shape
+        in_loss = _curve(floor, loss0, rise, at / total_steps) * np.exp(
+            0.25 * rng.standard_normal(at.shape)
         )
         parts.append(
             _rows(items["item_id"].to_numpy(), split, label, noisy, other_share, at,
-                  np.maximum(in_loss, 1e-4), total_steps, spe, "inflight")
+                  in_loss, total_steps, spe, "inflight")
         )  # fmt: skip
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "run_id", run_id)

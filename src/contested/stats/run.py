@@ -101,6 +101,9 @@ def run_statistics(
     rows = []
     for key, grp in item_metrics_df.groupby(keys, sort=True, dropna=False):
         key = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        # A fixed item order makes the bootstrap CI independent of the input's row order.
+        if "item_id" in grp.columns:
+            grp = grp.sort_values("item_id", kind="stable")
         x = grp["entropy"].to_numpy(dtype=float)
         for name in metrics:
             y = grp[name].to_numpy(dtype=float)
