@@ -81,8 +81,16 @@ def run(
     mixture = build_mixture(config.data)
     _check_mixture(mixture)
     spec = resolve_model(config.model)
-    with building(runs_dir, digest) as tmp, _out_of_memory_as_error(config.train):
-        _train_into(tmp, config, mixture, spec, progress=progress, callbacks=callbacks, started=started)
+    with _quiet_transformers(), _out_of_memory_as_error(config.train):
+        # Seeds are set inside load_for_classification before the head and before peft wrapping.
+        # Loading before the run dir exists: bad targets/ranks never leave a directory behind.
+        model, tokenizer = load_for_classification(
+            spec, num_labels=mixture.num_classes, method=config.method, seed=config.train.seed,
+            dtype=config.train.dtype,
+        )
+    with _quiet_transformers(), building(runs_dir, digest) as tmp, _out_of_memory_as_error(config.train):
+        _train_into(tmp, config, mixture, spec, model, tokenizer, progress=progress,
+                    callbacks=callbacks, started=started)
     return final
 
 
@@ -110,6 +118,22 @@ def _check_mixture(mixture: Any) -> None:
     if len(mixture.tracked) == 0:
         raise ContestedError("the mixture has no tracked items; raise --max-tracked or lower "
                              "--tracked-fraction's complement")
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and tqdm bars (we draw our own); restore afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager
@@ -182,13 +206,9 @@ def _progress_bars(enabled: bool) -> contextlib.AbstractContextManager:
     )
 
 
-def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, *, progress: bool,
-                callbacks: Sequence[TrainerCallback], started: float) -> None:
+def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: Any, tokenizer: Any, *,
+                progress: bool, callbacks: Sequence[TrainerCallback], started: float) -> None:
     train, record = config.train, config.record
-    # Seeds are set inside load_for_classification before the head and before peft wrapping.
-    model, tokenizer = load_for_classification(
-        spec, num_labels=mixture.num_classes, method=config.method, seed=train.seed, dtype=train.dtype,
-    )
     template = spec.text_template
     collator = DynamicsCollator(tokenizer, padding=train.padding, max_length=train.max_length)
     noisy = dict(zip(mixture.train["item_id"].astype(str), mixture.train["is_noisy"].astype(bool),
