@@ -168,3 +168,10 @@ def test_noise_injection_on_simulated_runs_pairs_by_seed(runs):
     assert res["n_pairs"] == n_clean and res["p_value"] < 1e-6 and res["cohens_dz"] > 0.2
     spill = noise_injection_test(noisy, lora, exclude_flipped=True)
     assert spill["n_pairs"] < n_clean and abs(spill["mean_diff"]) < res["mean_diff"]
+
+
+def test_across_run_functions_refuse_two_rows_per_run_and_item(runs):
+    lora, _, _ = runs
+    both = pd.concat([lora, lora.assign(measurement="inflight")], ignore_index=True)
+    with pytest.raises(ContestedError, match="appears twice in one run"):
+        seed_stability(both)

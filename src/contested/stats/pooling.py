@@ -151,6 +151,12 @@ def items_by_runs(
     items across runs (the pairing that the paired and hierarchical bootstraps rely on).
     """
     require(metrics, [run_col, "item_id", "entropy", metric], where="per-item metrics")
+    dup = metrics.duplicated([run_col, "item_id"])
+    if dup.any():
+        raise ContestedError(
+            f"per-item metrics: item {metrics.loc[dup, 'item_id'].iloc[0]!s} appears twice in one run "
+            "(both measurement kinds?); filter to one measurement kind first"
+        )
     wide = metrics.pivot_table(
         index="item_id", columns=run_col, values=metric, aggfunc="first", dropna=False
     )
