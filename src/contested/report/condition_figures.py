@@ -13,8 +13,8 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from contested.errors import ContestedError
-from contested.report.conditions import CONDITION_COLUMNS, condition_label, present_columns
-from contested.report.style import MARKERS, OKABE_ITO, figure_style
+from contested.report.conditions import CONDITION_COLUMNS, condition_label, matches, present_columns
+from contested.report.style import MARKERS, OKABE_ITO, figure_style, metric_name
 
 __all__ = ["forest_figure", "rank_figure"]
 
@@ -71,10 +71,7 @@ def forest_figure(
         for y, cond in enumerate(conds.itertuples(index=False)):
             key = dict(zip(cols, cond, strict=True))
             labels.append(condition_label(key, columns=tuple(cols)))
-            match = np.ones(len(rows), dtype=bool)
-            for col, value in key.items():
-                match &= (rows[col].isna() & pd.isna(value)).to_numpy() | (rows[col] == value).to_numpy()
-            sub = rows[match]
+            sub = rows[matches(rows, key)]
             # The pooled diamond sits on the row's line; seeds go below it so none is hidden.
             top = 0.12 if pooled is not None else -0.3
             offsets = np.linspace(top, 0.36, len(seeds)) if len(seeds) > 1 else np.array([top])
@@ -89,19 +86,14 @@ def forest_figure(
                 ax.errorbar(r["rho"], np.full(len(r), y + offset), xerr=xerr, fmt=marker, color=color,
                             markersize=5, capsize=2, linewidth=1.1)
             if pooled is not None:
-                pmatch = np.ones(len(pooled), dtype=bool)
-                for col, value in key.items():
-                    if col in pooled.columns:
-                        pmatch &= ((pooled[col].isna() & pd.isna(value)).to_numpy()
-                                   | (pooled[col] == value).to_numpy())
-                for p in pooled[pmatch].itertuples(index=False):
+                for p in pooled[matches(pooled, key)].itertuples(index=False):
                     lo, hi = p.rho_pooled - p.pooled_ci_low, p.pooled_ci_high - p.rho_pooled
                     ax.errorbar([p.rho_pooled], [y - 0.12], xerr=[[lo], [hi]], fmt="D",
                                 color="k", markersize=8, capsize=4, linewidth=2.2, zorder=5)
         ax.axvline(0.0, color="0.3", linewidth=1.0, linestyle=":")
         ax.set_yticks(range(len(conds)), labels)
         ax.invert_yaxis()  # first condition on top, as in a table
-        ax.set_xlabel(f"Spearman ρ(annotation entropy, {metric}) with 95% CI")
+        ax.set_xlabel(f"Spearman ρ(annotation entropy, {metric_name(metric)}) with 95% CI")
         ax.grid(axis="y", visible=False)
         handles = [Line2D([], [], color=c, marker=m, linestyle="", label=f"seed {s}")
                    for s, (c, m) in seed_style.items()]
@@ -109,7 +101,7 @@ def forest_figure(
             handles.append(Line2D([], [], color="k", marker="D", linestyle="-", label="seed-pooled"))
         if handles:
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        ax.set_title(title or f"ρ(H, {metric}) by condition")
+        ax.set_title(title or f"ρ(H, {metric_name(metric)}) by condition")
     return fig
 
 
@@ -169,7 +161,7 @@ def rank_figure(
         ax.minorticks_off()
         ax.axhline(0.0, color="0.3", linewidth=0.8)
         ax.set_xlabel("LoRA rank r (log₂ scale; α = 2r)")
-        ax.set_ylabel(f"Spearman ρ(H, {metric})")
+        ax.set_ylabel(f"Spearman ρ(H, {metric_name(metric)})")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1, frameon=False)
         ax.set_title(title or "ρ vs LoRA rank (points: seeds; line: seed mean)")
     return fig

@@ -46,3 +46,20 @@ def present_columns(df: pd.DataFrame, columns: tuple[str, ...] = CONDITION_COLUM
     """The condition columns that ``df`` has (a table may lack e.g. ``dataset``)."""
     return [c for c in columns if c in df.columns]
 
+
+
+def matches(df: pd.DataFrame, key: dict) -> pd.Series:
+    """Boolean mask of the rows of ``df`` equal to ``key`` on its columns (missing equals missing).
+
+    Columns of ``key`` that ``df`` lacks are ignored; nullable columns (``Int64`` rank with
+    ``<NA>`` for full fine-tuning) compare without propagating NA.
+    """
+    mask = pd.Series(True, index=df.index)
+    for col, value in key.items():
+        if col not in df.columns:
+            continue
+        if is_missing(value) or value is pd.NA:
+            mask &= df[col].isna()
+        else:
+            mask &= df[col].eq(value).fillna(False).astype(bool)
+    return mask

@@ -26,12 +26,14 @@ from contested.report.style import (
     ENTROPY_CMAP,
     ENTROPY_LABEL,
     LOSS_LABEL,
+    NATS_METRICS,
     STEP_LABEL,
     bin_order,
     bin_styles,
     bin_thresholds,
     figure_style,
     infer_num_classes,
+    metric_name,
 )
 
 __all__ = [
@@ -276,6 +278,8 @@ def entropy_metric_figure(
     rho, ci
         The run's ρ and its bootstrap CI from the per-run statistics; when ``rho`` is None it is
         computed here with :func:`scipy.stats.spearmanr` (and no CI is shown).
+    title
+        First title line; ρ (and its CI) always follows on the last line.
 
     Returns
     -------
@@ -303,11 +307,11 @@ def entropy_metric_figure(
         ax.plot(trend["entropy"], trend[metric], color="k", marker="D", markersize=4,
                 label="decile means")
         ci_text = f", 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci is not None else ""
-        unit = " (nats)" if metric in {"aulc", "aulc_trapz", "initial_loss", "final_loss",
-                                       "delta_loss", "max_rise"} else ""
+        name = metric_name(metric)
         ax.set_xlabel(ENTROPY_LABEL)
-        ax.set_ylabel(f"{metric}{unit}")
-        ax.set_title(title or f"Entropy vs {metric}: Spearman ρ = {rho:.3f}{ci_text}")
+        ax.set_ylabel(f"{name}{' (nats)' if metric in NATS_METRICS else ''}")
+        rho_text = f"Spearman ρ = {rho:.3f}{ci_text}"
+        ax.set_title(f"{title}\n{rho_text}" if title else f"Entropy vs {name}: {rho_text}")
         ax.legend(loc="best", markerscale=1.5)
     return fig
 

@@ -16,7 +16,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
-from contested.errors import ContestedError
+from contested.data import study_thresholds
 
 #: The study's bins in order of rising annotation entropy.
 STUDY_BINS: tuple[str, ...] = ("clean", "ambiguous", "contested")
@@ -54,6 +54,16 @@ _RC = {
 }
 
 LOSS_LABEL = "per-example cross-entropy (nats)"
+#: Display names of per-item metrics, and which of them are losses in nats.
+METRIC_NAMES = {"aulc": "AULC", "aulc_trapz": "AULC (trapezoid)", "delta_loss": "Δℓ", "max_rise": "max rise",
+                "initial_loss": "initial loss", "final_loss": "final loss"}
+NATS_METRICS = frozenset(METRIC_NAMES)
+
+
+def metric_name(metric: str) -> str:
+    """``AULC`` for ``aulc`` and so on; unknown metrics unchanged."""
+    return METRIC_NAMES.get(metric, metric)
+
 ENTROPY_LABEL = "annotation entropy H (nats)"
 STEP_LABEL = "training step (optimiser steps)"
 
@@ -66,30 +76,18 @@ def figure_style() -> Iterator[None]:
 
 
 def bin_thresholds(num_classes: int) -> tuple[float, float, float]:
-    """The study's bin edges for ``num_classes`` classes, in nats.
+    """The study's bin edges for ``num_classes`` classes and the maximum entropy, in nats.
 
-    The 3-class thresholds 0.4 and 0.7 nats are scaled by ``ln K / ln 3`` (the study does this for
-    2-class αNLI); the third value is the maximum entropy ``ln K``.
-
-    Parameters
-    ----------
-    num_classes
-        K ≥ 2.
-
-    Returns
-    -------
-    tuple of float
-        ``(clean/ambiguous edge, ambiguous/contested edge, ln K)`` in nats.
+    The edges come from :func:`contested.data.study_thresholds` (0.4 and 0.7 nats scaled by
+    ``ln K / ln 3``); the third value, ``ln K``, is where the entropy axis ends.
 
     Examples
     --------
     >>> [round(t, 3) for t in bin_thresholds(2)]
     [0.252, 0.442, 0.693]
     """
-    if num_classes < 2:
-        raise ContestedError(f"num_classes must be ≥ 2 (got {num_classes})")
-    scale = math.log(num_classes) / math.log(3)
-    return 0.4 * scale, 0.7 * scale, math.log(num_classes)
+    low, high = study_thresholds(num_classes)
+    return low, high, math.log(num_classes)
 
 
 def bin_order(bins: pd.Series, entropy: pd.Series | None = None) -> list[str]:

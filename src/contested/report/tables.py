@@ -16,6 +16,7 @@ from scipy import stats
 from contested.errors import ContestedError
 from contested.report.conditions import CONDITION_COLUMNS, method_label, present_columns
 from contested.report.render import MISSING, ReportTable, fmt_mean_std, fmt_num, fmt_p
+from contested.report.style import metric_name
 from contested.stats import seed_aggregate
 
 __all__ = ["key_table", "noise_table", "rank_table", "rho_table", "unlearning_table"]
@@ -53,11 +54,7 @@ def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tupl
 
 
 _METHOD_ORDER = {"lora": 0, "ia3": 1, "full": 2}
-_METRIC_NAMES = {"aulc": "AULC", "aulc_trapz": "AULC (trapezoid)", "delta_loss": "Δℓ"}
 
-
-def _name(metric: str) -> str:
-    return _METRIC_NAMES.get(metric, metric)
 
 
 def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
@@ -121,7 +118,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     display = pd.DataFrame({
         **_condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
-        f"ρ(H, {_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        f"ρ(H, {metric_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
         "pooled ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]" for r, lo, hi in
                               zip(data["rho_pooled"], data["pooled_ci_low"], data["pooled_ci_high"], strict=True)],
         "partial ρ": [fmt_mean_std(m, s) for m, s in zip(data["partial_rho_mean"], data["partial_rho_std"], strict=True)],
@@ -131,7 +128,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     })
     return ReportTable(
         name="table1_rho", title="Table 1: entropy–AULC correlation by condition",
-        caption=(f"Spearman ρ between annotation entropy H (nats) and per-item {metric} over the tracked "
+        caption=(f"Spearman ρ between annotation entropy H (nats) and per-item {metric_name(metric)} over the tracked "
                  "items, mean ± std over seeds, and pooled over seeds by Fisher z with its 95% CI; partial ρ controls premise, hypothesis and total length. "
                  "val. acc. is the accuracy on the held-out multi-annotator items against their training "
                  "label at the last epoch (majority rate: the share of the most common label there); "
@@ -236,7 +233,7 @@ def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
                  "spearman_rank_rho", "spearman_p", "n_runs"]]
     return ReportTable(
         name="table3_rank_sweep", title="Table 3: LoRA rank sweep",
-        caption=(f"ρ(H, {metric}) per LoRA rank (α = 2r), mean ± std over seeds where there are several; "
+        caption=(f"ρ(H, {metric_name(metric)}) per LoRA rank (α = 2r), mean ± std over seeds where there are several; "
                  "Spearman(rank, ρ) over all LoRA runs of the model."),
         data=data, display=display,
     )
@@ -284,11 +281,11 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
         "noise rate": data["noise_rate"].map(lambda v: f"{float(v):.0%}"),
         "seeds": data["n_seeds"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
         "pairs": data["n_pairs"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
-        f"clean {_name(metric)} (noisy)": data["mean_noisy"].map(fmt_num),
-        f"clean {_name(metric)} (control)": data["mean_control"].map(fmt_num),
+        f"clean {metric_name(metric)} (noisy)": data["mean_noisy"].map(fmt_num),
+        f"clean {metric_name(metric)} (control)": data["mean_control"].map(fmt_num),
         "Wilcoxon p (one-sided)": data["p_value"].map(fmt_p),
         "Cohen's d (paired)": data["cohens_dz"].map(lambda v: fmt_num(v, 2, signed=True)),
-        f"ρ(H, {_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
+        f"ρ(H, {metric_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
     })
     return ReportTable(
         name="table_noise", title="Noise injection",
@@ -335,7 +332,7 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     })
     return ReportTable(
         name="key_results", title="Per-run results",
-        caption=(f"Spearman ρ(H, {metric}) with its percentile-bootstrap 95% CI and p-value, the partial ρ "
+        caption=(f"Spearman ρ(H, {metric_name(metric)}) with its percentile-bootstrap 95% CI and p-value, the partial ρ "
                  "(lengths controlled), mean Δℓ (nats) of clean and contested items, and accuracy."),
         data=data, display=display,
     )

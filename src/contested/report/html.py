@@ -1,0 +1,143 @@
+"""One self-contained HTML page: key numbers, the study tables, figures and every run's provenance.
+
+Figures are embedded as base64 PNG (and also saved as PNG + PDF under ``figures/``); there are no
+scripts and no external URLs, so the page opens offline. Written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from contested.io import write_text
+from contested.provenance import git_commit, package_versions
+from contested.report.analysis import Analysis
+from contested.report.conditions import condition_label, matches, method_label
+from contested.report.figureset import FigureEntry, make_figures
+from contested.report.render import fmt_num
+from contested.report.template import TEMPLATE
+
+DEFAULT_TITLE = "Annotation entropy and learning dynamics"
+
+
+def _findings(analysis: Analysis) -> list[str]:
+    """One sentence per condition (pooled ρ, Δℓ) and per paired / noise test, in plain words."""
+    lines = []
+    conds = analysis.conditions
+    stats = analysis.run_stats
+    snap = stats[(stats["metric"] == analysis.metric) & (stats["measurement"] == "snapshot")]
+    for row in conds.to_dict("records"):
+        key = {c: row[c] for c in ("model", "method", "rank", "dataset", "noise_rate") if c in row}
+        runs = snap[matches(snap, key)]
+        noise = f", {row['noise_rate']:.0%} label noise" if row.get("noise_rate") else ""
+        seeds = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] > 1 else ''}"
+        lines.append(
+            f"{condition_label(row)}{noise}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
+            f"[{fmt_num(row['pooled_ci_low'])}, {fmt_num(row['pooled_ci_high'])}] ({seeds}, n = "
+            f"{int(row['n_items'])} items); mean Δℓ contested {fmt_num(runs['mean_delta_contested'].mean(), signed=True)}"
+            f" vs clean {fmt_num(runs['mean_delta_clean'].mean(), signed=True)} nats; "
+            f"{runs['share_unlearned_contested'].mean():.0%} of contested vs "
+            f"{runs['share_unlearned_clean'].mean():.0%} of clean items un-learnt (Δℓ > 0)."
+        )
+    for row in analysis.paired.to_dict("records"):
+        lines.append(
+            f"{row['model']} · {row['dataset']}: {method_label('lora', row['rank'])} − full FT difference in ρ "
+            f"on the same {int(row['n_items'])} items = {fmt_num(row['diff'], signed=True)} "
+            f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}], bootstrap p = {row['p_value']:.2g}."
+        )
+    for row in analysis.noise_tests.to_dict("records"):
+        lines.append(
+            f"Noise {row['noise_rate']:.0%} ({condition_label(row)}): clean-item AULC "
+            f"{fmt_num(row['mean_noisy'])} vs {fmt_num(row['mean_control'])} nats in the control, "
+            f"one-sided Wilcoxon p = {row['p_value']:.2g}, paired d = {fmt_num(row['cohens_dz'], 2, signed=True)}."
+        )
+    return lines
+
+
+def _figure_groups(entries: Sequence[FigureEntry]) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for e in entries:
+        data = base64.b64encode(e.embed_png or e.png.read_bytes()).decode("ascii")
+        groups.setdefault(e.group, []).append(
+            {"name": e.name, "title": e.title, "caption": e.caption, "data": data})
+    return [{"label": "overview" if k == "overview" else k, "figures": v} for k, v in groups.items()]
+
+
+def _runs(analysis: Analysis) -> list[dict]:
+    table = analysis.runs_table.set_index("run_id")
+    out = []
+    for run_id in analysis.runs_table["run_id"]:
+        run = next(r for r in analysis.runs if r.run_id == run_id)
+        row = table.loc[run_id].to_dict()
+        label = condition_label(row) + (f" · noise {row['noise_rate']:.0%}" if row.get("noise_rate") else "")
+        out.append({
+            "run_id": run_id, "label": f"{label} · seed {row['seed']}", "path": str(run.path),
+            "config": json.dumps(run.config, indent=2, sort_keys=True, default=str),
+            "env": json.dumps(run.env, indent=2, sort_keys=True, default=str),
+            "metrics": json.dumps(run.metrics, indent=2, sort_keys=True, default=str),
+        })
+    return out
+
+
+def render_html(analysis: Analysis, figures: Sequence[FigureEntry], *, title: str = DEFAULT_TITLE,
+                subtitle: str | None = None) -> str:
+    """The report page as a string (figures read from their saved PNG files).
+
+    Parameters
+    ----------
+    analysis
+        The analysed runs.
+    figures
+        Saved figures (:func:`contested.report.figureset.make_figures`).
+    title, subtitle
+        Page heading; the default subtitle names the models and datasets.
+
+    Returns
+    -------
+    str
+        A complete HTML document without external references.
+    """
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    rt = analysis.runs_table
+    subtitle = subtitle or (
+        f"Models: {', '.join(map(str, rt['model'].unique()))} · datasets: {', '.join(map(str, rt['dataset'].unique()))}"
+    )
+    return env.from_string(TEMPLATE).render(
+        title=title, subtitle=subtitle, n_runs=len(rt),
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=package_versions(["contested"]).get("contested") or "unknown", commit=git_commit(),
+        findings=_findings(analysis),
+        tables=[{"name": t.name, "title": t.title, "caption": t.caption, "html": t.to_html()} for t in analysis.tables],
+        figure_groups=_figure_groups(figures), runs=_runs(analysis),
+    )
+
+
+def write_report(analysis: Analysis, out_dir: str | os.PathLike, *, title: str = DEFAULT_TITLE,
+                 max_conditions: int = 12) -> Path:
+    """Save every figure under ``out_dir/figures`` and write ``out_dir/report.html`` atomically.
+
+    Parameters
+    ----------
+    analysis
+        The analysed runs (:func:`contested.report.analysis.analyze`).
+    out_dir
+        Output folder (created).
+    title
+        Page heading.
+    max_conditions
+        Per-run figure blocks for at most this many conditions (one run each).
+
+    Returns
+    -------
+    Path
+        The report page.
+    """
+    out = Path(out_dir)
+    figures = make_figures(analysis, out / "figures", max_conditions=max_conditions)
+    return write_text(out / "report.html", render_html(analysis, figures, title=title))
