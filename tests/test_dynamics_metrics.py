@@ -174,3 +174,12 @@ def test_items_table_must_cover_the_dynamics(toy):
         item_metrics(dyn, pd.concat([items, items]))
     with pytest.raises(ContestedError, match="no rows with measurement 'inflight'"):
         item_metrics(dyn, items, measurement="inflight")
+
+
+def test_analysis_layers_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, contested.dynamics, contested.stats; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -189,3 +189,15 @@ def test_rho_by_label_and_errors(sim_metrics):
         run_statistics(sim_metrics.drop(columns="total_len"))
     with pytest.raises(ContestedError, match="'entropy' is empty"):
         run_statistics(sim_metrics.assign(entropy=np.nan))
+
+
+def test_item_table_without_training_label_falls_back_explicitly():
+    items = simulate_items(120, seed=1).drop(columns="training_label")  # like load_items()
+    m = item_metrics(
+        simulate_dynamics(items, seed=2, total_steps=300, epochs=1, inflight=False), items
+    )
+    assert m["training_label"].isna().all()
+    with pytest.raises(ContestedError, match="'training_label' is empty"):
+        rho_by_label(m)
+    by_used = rho_by_label(m, label="label_used")
+    assert by_used.n.sum() == 120 and set(by_used.training_label) <= {0, 1, 2}

@@ -173,6 +173,10 @@ def item_metrics(
             out[col] = pd.NA
     else:
         out = _join_items(out, items)
+        for col in ("entropy", "bin", "training_label"):
+            # A bare dataset table (load_items) has no training_label: the run's items.parquet has.
+            if col not in out.columns:
+                out[col] = pd.NA
     extra = [c for c in ITEM_COLUMNS if c in out.columns and c not in METRIC_COLUMNS]
     return out[[*METRIC_COLUMNS, *extra, "label_used", "is_noisy"]].reset_index(drop=True)
 

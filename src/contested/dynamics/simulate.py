@@ -44,7 +44,20 @@ _RAMP_START = 0.35  # progress at which un-learning starts
 
 
 def study_bins(entropy: np.ndarray, *, num_classes: int = 3) -> np.ndarray:
-    """Study bins: clean H < 0.4, ambiguous < 0.7, contested ≥ 0.7 nats (× ln K / ln 3)."""
+    """Assign the study's entropy bins.
+
+    Parameters
+    ----------
+    entropy
+        (n,) annotation entropies in nats.
+    num_classes
+        K; the thresholds 0.4 and 0.7 nats are scaled by ln K / ln 3.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) strings: clean (H < 0.4), ambiguous (0.4 ≤ H < 0.7), contested (H ≥ 0.7).
+    """
     scale = math.log(num_classes) / math.log(3)
     edges = np.array([0.4, 0.7]) * scale
     return np.array(["clean", "ambiguous", "contested"])[
@@ -130,7 +143,22 @@ def simulate_items(
 
 
 def snapshot_steps(total_steps: int, *, epochs: int, every: int) -> np.ndarray:
-    """Steps of the study's snapshots: 0, every ``every`` steps, and each epoch end."""
+    """Optimiser steps of the study's snapshots.
+
+    Parameters
+    ----------
+    total_steps
+        Optimiser steps of the whole run.
+    epochs
+        Number of epochs (an epoch end is a snapshot).
+    every
+        Snapshot interval in steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted unique int64 steps: 0, every ``every`` steps, and each epoch end.
+    """
     ends = np.round(np.arange(1, epochs + 1) * total_steps / epochs).astype(np.int64)
     return np.unique(np.concatenate([np.arange(0, total_steps, every), ends]))
 

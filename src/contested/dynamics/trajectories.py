@@ -80,7 +80,21 @@ class Trajectories:
 
 
 def check_dynamics(dynamics: pd.DataFrame, *, where: str = "dynamics table") -> None:
-    """Raise :class:`ContestedError` if ``dynamics`` lacks a contract column or has bad values."""
+    """Validate a dynamics table against the contract.
+
+    Parameters
+    ----------
+    dynamics
+        Long-form dynamics table.
+    where
+        Name used in error messages.
+
+    Raises
+    ------
+    ContestedError
+        A required column is missing, ``measurement`` has an unknown value, or a loss is not
+        finite (the message names the run, item and step).
+    """
     if not isinstance(dynamics, pd.DataFrame):
         raise ContestedError(f"{where}: expected a pandas DataFrame, got {type(dynamics).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in dynamics.columns]

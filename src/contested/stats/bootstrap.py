@@ -57,7 +57,20 @@ def bootstrap_indices(
 
 
 def resample_counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """(B, n) int32 matrix: how many times each item appears in each resample row of ``idx``."""
+    """Count how often each item appears in each resample.
+
+    Parameters
+    ----------
+    idx
+        (B, n) int array of resampled item positions in [0, n).
+    n
+        Number of items.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, n) int32 counts; each row sums to n.
+    """
     b = idx.shape[0]
     flat = (idx + (np.arange(b) * n)[:, None]).ravel()
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.int32)
@@ -154,7 +167,20 @@ def bootstrap_spearman(
 
 
 def percentile_ci(distribution: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of a bootstrap distribution (NaN resamples ignored)."""
+    """Percentile interval of a bootstrap distribution.
+
+    Parameters
+    ----------
+    distribution
+        (B,) bootstrap statistics; NaN resamples (constant x or y) are ignored.
+    confidence
+        Two-sided coverage, in (0, 1).
+
+    Returns
+    -------
+    (low, high)
+        The (1 − c)/2 and (1 + c)/2 quantiles, in the statistic's units.
+    """
     if not 0 < confidence < 1:
         raise ContestedError(f"confidence={confidence} must lie strictly between 0 and 1")
     alpha = 1 - confidence

@@ -94,7 +94,18 @@ def spearman_ci(
 
 
 def kendall_tau(x, y) -> tuple[float, float]:
-    """Kendall τ-b and its two-sided p-value (``scipy.stats.kendalltau``); NaN pairs dropped."""
+    """Kendall τ-b and its two-sided p-value (``scipy.stats.kendalltau``).
+
+    Parameters
+    ----------
+    x, y
+        (n,) arrays; pairs with a NaN are dropped.
+
+    Returns
+    -------
+    (tau_b, p_value)
+        NaN for fewer than 3 pairs.
+    """
     x, y = _pairs(x, y)
     if len(x) < 3:
         return np.nan, np.nan
@@ -169,6 +180,11 @@ def rho_by_label(
         ``rho``, ``p_value``.
     """
     require(metrics, ["entropy", metric, label], where="per-item metrics")
+    if metrics[label].isna().all():
+        raise ContestedError(
+            f"per-item metrics: '{label}' is empty; join the run's items.parquet (it has "
+            "training_label) or pass label='label_used'"
+        )
     keys = [c for c in by if c in metrics.columns] + [label]
     rows = []
     for key, grp in metrics.groupby(keys, sort=True, dropna=False, observed=True):

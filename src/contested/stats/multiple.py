@@ -47,7 +47,18 @@ def holm(p) -> np.ndarray:
 
 
 def benjamini_hochberg(p) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (``scipy.stats.false_discovery_control``); NaN kept."""
+    """Benjamini–Hochberg adjusted p-values (``scipy.stats.false_discovery_control``).
+
+    Parameters
+    ----------
+    p
+        (m,) p-values in [0, 1]; NaN entries are ignored and stay NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m,) adjusted p-values in the input order (reject ≤ q controls the FDR at q).
+    """
     p = _check(p)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
@@ -57,7 +68,20 @@ def benjamini_hochberg(p) -> np.ndarray:
 
 
 def adjust_pvalues(p, *, method: str = "holm") -> np.ndarray:
-    """Adjusted p-values by ``method`` (``"holm"`` or ``"bh"``)."""
+    """Adjust p-values for multiple comparisons.
+
+    Parameters
+    ----------
+    p
+        (m,) p-values; NaN entries stay NaN.
+    method
+        ``"holm"`` (family-wise error) or ``"bh"`` (false discovery rate).
+
+    Returns
+    -------
+    numpy.ndarray
+        (m,) adjusted p-values.
+    """
     if method == "holm":
         return holm(p)
     if method == "bh":

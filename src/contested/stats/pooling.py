@@ -145,10 +145,24 @@ def seed_aggregate(
 def items_by_runs(
     metrics: pd.DataFrame, *, metric: str, run_col: str = "run_id"
 ) -> tuple[np.ndarray, np.ndarray, list]:
-    """Entropy (n,) and metric matrix (runs × n) on the items every run has, NaN-free.
+    """Align several runs on their common items.
 
     Items missing (or NaN) in any run are dropped so that every resample compares the same
     items across runs (the pairing that the paired and hierarchical bootstraps rely on).
+
+    Parameters
+    ----------
+    metrics
+        Per-item metrics of several runs, one row per run × item.
+    metric
+        Column to collect.
+    run_col
+        Column naming the run.
+
+    Returns
+    -------
+    (entropy, values, runs)
+        entropy (n,) in nats, values (runs × n), and the run names (sorted), items sorted by id.
     """
     require(metrics, [run_col, "item_id", "entropy", metric], where="per-item metrics")
     dup = metrics.duplicated([run_col, "item_id"])
