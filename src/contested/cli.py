@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from contested.commands import analysis, data, demo, models, train
+from contested.commands import sweep as sweep_command
 from contested.errors import ContestedError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.add_typer(models.app, name="models")
 train.register(app)
 analysis.register(app)
 demo.register(app)
+sweep_command.register(app)
 
 _err = Console(stderr=True)
 
