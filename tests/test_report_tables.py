@@ -1,0 +1,126 @@
+"""Study tables: right rows and values for known inputs; Markdown, LaTeX, HTML and CSV renderings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import report_synth as rs
+from contested.errors import ContestedError
+from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
+
+
+def _stats(rhos: dict[tuple, list[float]]) -> pd.DataFrame:
+    """Per-run statistics with chosen ρ per (model, method, rank) and seeds 1, 2, 3…"""
+    rows = []
+    for (model, method, rank), values in rhos.items():
+        for seed, rho in enumerate(values, start=1):
+            rows.append({"run_id": f"{model}-{method}{rank}-{seed}", "metric": "aulc", "measurement": "snapshot",
+                         "n": 1000, "rho": rho, "p_value": 1e-6, "ci_low": rho - 0.05, "ci_high": rho + 0.05,
+                         "partial_rho": rho - 0.01, "model": model, "method": method, "rank": rank,
+                         "dataset": "snli", "seed": seed, "mean_delta_clean": -0.5 + 0.1 * seed,
+                         "mean_delta_ambiguous": -0.2, "mean_delta_contested": 0.1 * seed,
+                         "share_unlearned_clean": 0.1, "share_unlearned_contested": 0.4})
+    df = pd.DataFrame(rows)
+    df["rank"] = df["rank"].astype("Int64")
+    return df
+
+
+KNOWN = {("m", "lora", 4): [0.30, 0.32, 0.34], ("m", "full", None): [0.10, 0.14]}
+
+
+def test_rho_table_means_stds_and_accuracy():
+    st = _stats(KNOWN)
+    runs = st[["run_id"]].assign(val_accuracy=np.where(st["method"] == "lora", 0.6, 0.7), heldout_accuracy=0.8,
+                                 majority_rate=0.53)
+    t = rho_table(st, runs)
+    assert list(t.display["Method"]) == ["LoRA r=4", "full FT"]  # LoRA before full FT
+    assert list(t.display["ρ(H, AULC)"]) == ["0.320 ± 0.020", "0.120 ± 0.028"]
+    assert list(t.display["val. acc."]) == ["0.600 ± 0.000", "0.700 ± 0.000"]
+    assert list(t.data["n_seeds"]) == [3, 2]
+    # the pooled ρ is Fisher-z pooled: tanh(mean(atanh ρ)) for equal n
+    assert t.data["rho_pooled"].iloc[0] == pytest.approx(math.tanh(np.mean(np.arctanh([0.30, 0.32, 0.34]))))
+    assert t.data["partial_rho_mean"].iloc[1] == pytest.approx(0.11)
+
+
+def test_rho_table_leaves_out_noise_runs_and_one_seed_shows_mean_only():
+    st = _stats({("m", "lora", 4): [0.3]})
+    noisy = st.assign(run_id="noisy", rho=0.9, noise_rate=0.3)
+    t = rho_table(pd.concat([st.assign(noise_rate=0.0), noisy]))
+    assert list(t.display["ρ(H, AULC)"]) == ["0.300"]
+    assert list(t.display["val. acc."]) == ["—"]
+
+
+def test_unlearning_table_gap_contested_minus_clean():
+    t = unlearning_table(_stats(KNOWN))
+    lora = t.data.iloc[0]
+    # clean: -0.4, -0.3, -0.2 ; contested: 0.1, 0.2, 0.3 → gap 0.5 every seed
+    assert lora["mean_delta_clean_mean"] == pytest.approx(-0.3)
+    assert lora["delta_gap_mean"] == pytest.approx(0.5)
+    assert t.display["Δℓ contested"].iloc[0] == "+0.200 ± 0.100"
+    assert t.display["share Δℓ > 0 contested"].iloc[0] == "0.40"
+
+
+def test_rank_table_spearman_over_runs():
+    st = _stats({("m", "lora", 1): [0.20, 0.22], ("m", "lora", 4): [0.25, 0.24], ("m", "lora", 16): [0.31, 0.30],
+                 ("m", "full", None): [0.1, 0.1]})
+    t = rank_table(st)
+    lora = st[st["method"] == "lora"]
+    want = stats.spearmanr(lora["rank"].astype(int), lora["rho"])
+    assert t.data["spearman_rank_rho"].iloc[0] == pytest.approx(want.statistic)
+    assert t.data["spearman_p"].iloc[0] == pytest.approx(want.pvalue)
+    assert list(t.data.columns[:4]) == ["model", "dataset", "rho_r1", "rho_r4"]
+    assert list(t.display.columns) == ["Model", "Dataset", "r=1", "r=4", "r=16", "Spearman(rank, ρ)", "p"]
+    assert t.display["r=16"].iloc[0] == "0.305 ± 0.007"
+    with pytest.raises(ContestedError, match="no LoRA runs"):
+        rank_table(_stats({("m", "full", None): [0.1]}))
+
+
+def test_noise_table_rows_per_rate_with_control_rho():
+    st = pd.concat([_stats({("m", "lora", 4): [0.3, 0.32]}).assign(noise_rate=0.0),
+                    _stats({("m", "lora", 4): [0.2, 0.22]}).assign(noise_rate=0.3, run_id=lambda d: d["run_id"] + "n")])
+    tests = pd.DataFrame({"noise_rate": [0.3], "n_pairs": [400], "mean_noisy": [0.71], "mean_control": [0.52],
+                          "p_value": [3e-9], "cohens_dz": [0.62]})
+    t = noise_table(tests, st)
+    assert list(t.display["noise rate"]) == ["0%", "30%"]
+    assert list(t.display["ρ(H, AULC)"]) == ["0.310 ± 0.014", "0.210 ± 0.014"]
+    assert t.display.iloc[1]["Wilcoxon p (one-sided)"] == "3e-09"
+    assert t.display.iloc[1]["Cohen's d (paired)"] == "+0.62"
+    with pytest.raises(ContestedError, match="missing column"):
+        noise_table(tests.drop(columns="cohens_dz"))
+
+
+def test_key_table_one_row_per_run():
+    st = rs.run_stats()
+    t = key_table(st)
+    assert len(t.display) == len(st)
+    first = st.iloc[0]
+    assert t.display["ρ [95% CI]"].iloc[0] == f"{first.rho:.3f} [{first.ci_low:.3f}, {first.ci_high:.3f}]"
+
+
+def test_renderings_markdown_latex_html_csv(tmp_path):
+    t = rho_table(_stats(KNOWN))
+    md = t.to_markdown().splitlines()
+    assert md[0].startswith("| Model") and len(md) == 2 + 2  # header, rule, two conditions
+    tex = t.to_latex()
+    for piece in (r"\begin{table}", r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule",
+                  r"\end{tabular}", r"0.320 $\pm$ 0.020", r"$\rho$(H, AULC)", r"\label{tab:table1_rho}"):
+        assert piece in tex
+    assert "±" not in tex and "ρ" not in tex  # pdflatex-safe
+    assert tex.count(r"\\") == 3  # header + two rows
+    html = t.to_html()
+    assert html.count("<tr") == 3 and "<table" in html
+    files = t.write(tmp_path)
+    assert sorted(p.name for p in files) == ["table1_rho.csv", "table1_rho.md", "table1_rho.tex"]
+    back = pd.read_csv(tmp_path / "table1_rho.csv")
+    assert back["rho_mean"].tolist() == pytest.approx([0.32, 0.12])
+
+
+def test_latex_escapes_special_characters():
+    st = _stats({("my_model&co", "lora", 4): [0.3]})
+    tex = rho_table(st).to_latex()
+    assert r"my\_model\&co" in tex
