@@ -32,8 +32,8 @@ def run_config(*, model: str, method: str, rank: int, seed: int, noise_rate: flo
         "model": model,
         "method": {"method": method, "rank": rank, "alpha": None, "dropout": 0.05},
         "data": {"dataset": "simulated-snli", "bulk": 2000, "training_label": "majority",
-                 "noise_rate": noise_rate},
-        "train": {"lr": 1e-3 if method == "lora" else 1e-4, "seed": seed, "epochs": 3},
+                 "noise": {"rate": noise_rate, "kind": "symmetric", "bins": ["clean"], "seed": seed}},
+        "train": {"lr": 1e-3 if method == "lora" else 1e-4, "seed": seed, "epochs": 3, "soft_labels": False},
         "record": {"snapshot_every": 100},
     }
 

@@ -51,7 +51,8 @@ def test_load_run_reads_every_file(runs_root):
     assert run.items.attrs["label_names"] == rs.LABELS
     assert {"loss", "logits", "step", "measurement"} <= set(run.dynamics.columns)
     assert run.condition == {"model": "sim-model", "method": "lora", "rank": 4, "dataset": "simulated-snli",
-                             "seed": 1, "label_scheme": "majority", "noise_rate": 0.0, "lr": 1e-3}
+                             "seed": 1, "label_scheme": "majority", "soft_labels": False, "noise_kind": None,
+                             "noise_rate": 0.0, "lr": 1e-3, "bulk": 2000, "epochs": 3}
 
 
 def test_load_run_damaged_files(tmp_path):
@@ -91,3 +92,5 @@ def test_run_condition_rank_only_for_lora():
     cfg = rs.run_config(model="x", method="full", rank=8, seed=2)
     assert run_condition(cfg)["rank"] is None
     assert run_condition({})["noise_rate"] == 0.0
+    noisy = rs.run_config(model="x", method="lora", rank=4, seed=2, noise_rate=0.3)
+    assert run_condition(noisy)["noise_rate"] == 0.3 and run_condition(noisy)["noise_kind"] == "symmetric"

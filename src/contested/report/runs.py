@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from contested.errors import ContestedError, located
+from contested.experiments.manifest import conditions as sweep_conditions
 
 DONE = "DONE"
 RUN_FILES: tuple[str, ...] = ("config.json", "env.json", "items.parquet", "dynamics.parquet", "metrics.json")
@@ -162,27 +163,20 @@ def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
 def run_condition(config: dict[str, Any]) -> dict[str, Any]:
     """Condition columns of a run from its ``config.json`` (``RunConfig.to_dict()``).
 
+    The columns are those of :func:`contested.experiments.manifest.conditions` (so a report and
+    a sweep's run table agree), with the data config's ``training_label`` renamed
+    ``label_scheme``: in the per-item tables ``training_label`` is each item's label.
+
     Returns
     -------
     dict
-        ``model, method, rank`` (None unless LoRA), ``dataset, seed``, ``label_scheme`` (the
-        data config's ``training_label``: majority | old | soft), ``noise_rate`` (0 when the data
-        config has no noise option) and ``lr``.
+        ``model, method, rank`` (None unless LoRA), ``dataset, seed, label_scheme`` (majority |
+        old | soft), ``soft_labels, noise_kind, noise_rate`` (0.0 without noise), ``lr, bulk,
+        epochs``.
     """
-    method = config.get("method") or {}
-    data = config.get("data") or {}
-    train = config.get("train") or {}
-    kind = method.get("method")
-    return {
-        "model": config.get("model"),
-        "method": kind,
-        "rank": method.get("rank") if kind == "lora" else None,
-        "dataset": data.get("dataset"),
-        "seed": train.get("seed"),
-        "label_scheme": data.get("training_label"),
-        "noise_rate": float(data.get("noise_rate", data.get("noise_fraction", 0.0)) or 0.0),
-        "lr": train.get("lr"),
-    }
+    cond = sweep_conditions(config)
+    cond["label_scheme"] = cond.pop("training_label")
+    return cond
 
 
 def _majority_rate(items: pd.DataFrame) -> float:
@@ -199,7 +193,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``run_id, model, method, rank, dataset, seed, label_scheme, noise_rate, lr, n_tracked,
+        ``run_id``, the :func:`run_condition` columns, ``n_tracked,
         n_validation, total_steps, n_snapshots, val_loss (nats), val_accuracy, majority_rate,
         heldout_accuracy, wall_time_s, path``.
     """
