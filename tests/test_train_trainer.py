@@ -48,11 +48,12 @@ class _Recipe:  # the TrainConfig fields training_arguments reads, without the d
 
 
 def _train(tmp_path, *, n=24, n_tracked=10, every=4, recipe=None, weights=True, soft=None, seed=0,
-           items=None, dropout=0.0):
+           items=None, dropout=0.0, at_epoch_end=True):
     items = items or toy_items(n, seed=seed)
     recipe = recipe or _Recipe()
     rec = DynamicsRecorder(run_id="t")
-    cb = DynamicsCallback(rec, [toy_eval_set(items, upto=n_tracked)], collator=collator(), every=every)
+    cb = DynamicsCallback(rec, [toy_eval_set(items, upto=n_tracked)], collator=collator(), every=every,
+                          at_epoch_end=at_epoch_end)
     w = torch.tensor(class_weights(items["labels"], 3)) if weights else None
     model = tiny_bert(seed=seed, dropout=dropout)
     trainer = quiet(DynamicsTrainer(
@@ -77,6 +78,20 @@ def test_snapshot_schedule_start_every_k_and_epoch_ends_without_duplicates(tmp_p
     assert by_step.loc[0].tolist() == [0.0, 0.0]
     assert by_step.loc[6].tolist() == [1.0, 0.5] and by_step.loc[12].tolist() == [2.0, 1.0]
     assert (snap["split"] == "tracked").all()
+
+
+def test_snapshots_do_not_perturb_training(tmp_path):
+    """Eval-mode snapshots draw no random numbers: the schedule leaves the training path unchanged."""
+    items = toy_items(24, seed=7)
+    dense, _, tr_dense = _train(tmp_path / "a", items=items, every=1, dropout=0.3)
+    sparse, cb, tr_sparse = _train(tmp_path / "b", items=items, every=100, dropout=0.3, at_epoch_end=False)
+    assert cb.steps_ == [0] and cb.epoch_end_steps_ == {1: 6, 2: 12}
+    a = dense[dense["measurement"] == "inflight"].reset_index(drop=True)
+    b = sparse[sparse["measurement"] == "inflight"].reset_index(drop=True)
+    assert a[["step", "item_id"]].equals(b[["step", "item_id"]])
+    np.testing.assert_array_equal(a["loss"], b["loss"])
+    for p_a, p_b in zip(tr_dense.model.parameters(), tr_sparse.model.parameters(), strict=True):
+        torch.testing.assert_close(p_a, p_b, rtol=0, atol=0)
 
 
 def test_inflight_rows_once_per_epoch_for_tracked_items_only(tmp_path):

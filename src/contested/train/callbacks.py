@@ -43,7 +43,7 @@ class DynamicsCallback(TrainerCallback):
     steps_ : list[int]
         Snapshotted steps, in order.
     epoch_end_steps_ : dict[int, int]
-        Epoch number (1-based) → the step of its end-of-epoch snapshot.
+        Epoch number (1-based) → the optimiser step at its end (snapshotted when ``at_epoch_end``).
     """
 
     def __init__(
@@ -99,7 +99,7 @@ class DynamicsCallback(TrainerCallback):
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         if self.at_epoch_end:
             self._snapshot(args, state, model)
-            self.epoch_end_steps_[round(float(state.epoch or 0.0))] = state.global_step
+        self.epoch_end_steps_[round(float(state.epoch or 0.0))] = state.global_step
 
 
 class HeldoutAccuracyCallback(TrainerCallback):
@@ -176,15 +176,17 @@ def epoch_metrics(dynamics: Any, epoch_end_steps: dict[int, int]) -> list[dict[s
     Returns
     -------
     list of dict
-        ``{epoch, step, val_loss (nats, mean unweighted CE), val_accuracy}`` per epoch.
+        ``{epoch, step, val_loss (nats, mean unweighted CE), val_accuracy}`` per epoch; None
+        where no validation snapshot was taken at that step (JSON has no NaN).
     """
     snap = dynamics[(dynamics["measurement"] == "snapshot") & (dynamics["split"] == "validation")]
     out = []
     for epoch, step in sorted(epoch_end_steps.items()):
         rows = snap[snap["step"] == step]
+        found = len(rows) > 0
         out.append({
             "epoch": epoch, "step": int(step),
-            "val_loss": float(np.mean(rows["loss"])) if len(rows) else float("nan"),
-            "val_accuracy": float((rows["predicted"] == rows["label_used"]).mean()) if len(rows) else float("nan"),
+            "val_loss": float(np.mean(rows["loss"])) if found else None,
+            "val_accuracy": float((rows["predicted"] == rows["label_used"]).mean()) if found else None,
         })
     return out

@@ -118,8 +118,8 @@ def _check_mixture(mixture: Any) -> None:
             "classes (check --dataset, --bulk-source and --bulk)"
         )
     if len(mixture.tracked) == 0:
-        raise ContestedError("the mixture has no tracked items; raise --max-tracked or lower "
-                             "--tracked-fraction's complement")
+        raise ContestedError("the mixture has no tracked items; check --dataset, --tracked-fraction "
+                             "and --max-tracked")
 
 
 @contextlib.contextmanager

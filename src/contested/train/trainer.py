@@ -10,6 +10,8 @@ over the micro-batches this is exactly the weighted mean loss of one big batch, 
 ``device_batch_size=8`` with 4 accumulation steps takes the same optimiser step as a device
 batch of 32, even when the last accumulation of an epoch has fewer micro-batches.
 (``torch.nn.functional.cross_entropy(weight=w)`` has the same normaliser, Σ w_i.)
+The normaliser is per process: under data parallelism each process normalises its own share
+and the gradients are averaged, which equals the big-batch step only for equal shares.
 """
 
 from __future__ import annotations
