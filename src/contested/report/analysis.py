@@ -18,6 +18,7 @@ import pandas as pd
 from contested.dynamics import item_metrics
 from contested.errors import ContestedError
 from contested.io import write_table
+from contested.report.conditions import sort_conditions
 from contested.report.render import ReportTable
 from contested.report.runs import Run, runs_table
 from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
@@ -110,7 +111,7 @@ def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str,
                     "seed_pairwise_spearman": st["mean_pairwise_spearman"], "kendalls_w": st["kendalls_w"]}
         extra.append(rec)
     out = agg.merge(pd.DataFrame(extra), on=keys, how="left")
-    return correct_across_conditions(out, p_col="pooled_p")
+    return sort_conditions(correct_across_conditions(out, p_col="pooled_p"))
 
 
 def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> pd.DataFrame:

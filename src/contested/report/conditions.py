@@ -63,3 +63,21 @@ def matches(df: pd.DataFrame, key: dict) -> pd.Series:
         else:
             mask &= df[col].eq(value).fillna(False).astype(bool)
     return mask
+
+
+_METHOD_ORDER = {"lora": 0, "ia3": 1, "full": 2}
+
+
+def sort_conditions(df: pd.DataFrame, *, then: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Reading order: per model and dataset, LoRA by rank, then IA³, then full FT, then noise rate.
+
+    ``then`` names further sort keys (e.g. ``("seed", "run_id")`` for one row per run).
+    """
+    out = df.copy()
+    order = [c for c in ("model", "dataset") if c in out.columns]
+    if "method" in out.columns:
+        out["_m"] = out["method"].map(_METHOD_ORDER).fillna(len(_METHOD_ORDER))
+        order.append("_m")
+    order += [c for c in ("rank", "noise_rate", *then) if c in out.columns]
+    return out.sort_values(order, na_position="last").drop(columns="_m", errors="ignore") \
+        .reset_index(drop=True)

@@ -40,7 +40,7 @@ def _findings(analysis: Analysis) -> list[str]:
         lines.append(
             f"{condition_label(row)}{noise}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
             f"[{fmt_num(row['pooled_ci_low'])}, {fmt_num(row['pooled_ci_high'])}] ({seeds}, n = "
-            f"{int(row['n_items'])} items); mean Δℓ contested {fmt_num(runs['mean_delta_contested'].mean(), signed=True)}"
+            f"{int(row['n_items']):,} items); mean Δℓ contested {fmt_num(runs['mean_delta_contested'].mean(), signed=True)}"
             f" vs clean {fmt_num(runs['mean_delta_clean'].mean(), signed=True)} nats; "
             f"{runs['share_unlearned_contested'].mean():.0%} of contested vs "
             f"{runs['share_unlearned_clean'].mean():.0%} of clean items un-learnt (Δℓ > 0)."
@@ -48,7 +48,7 @@ def _findings(analysis: Analysis) -> list[str]:
     for row in analysis.paired.to_dict("records"):
         lines.append(
             f"{row['model']} · {row['dataset']}: {method_label('lora', row['rank'])} − full FT difference in ρ "
-            f"on the same {int(row['n_items'])} items = {fmt_num(row['diff'], signed=True)} "
+            f"on the same {int(row['n_items']):,} items = {fmt_num(row['diff'], signed=True)} "
             f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}], bootstrap p = {row['p_value']:.2g}."
         )
     for row in analysis.noise_tests.to_dict("records"):

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from contested.errors import ContestedError, located
 from contested.experiments.manifest import conditions as sweep_conditions
+from contested.report.conditions import sort_conditions
 
 DONE = "DONE"
 RUN_FILES: tuple[str, ...] = ("config.json", "env.json", "items.parquet", "dynamics.parquet", "metrics.json")
@@ -214,7 +215,4 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     for col in ("val_loss", "val_accuracy", "heldout_accuracy"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df["rank"] = df["rank"].astype("Int64")
-    # Reading order: model, dataset, LoRA by rank, IA³, full FT, noise rate, seed.
-    df["_m"] = df["method"].map({"lora": 0, "ia3": 1, "full": 2}).fillna(3)
-    order = ["model", "dataset", "_m", "rank", "noise_rate", "seed", "run_id"]
-    return df.sort_values(order, na_position="last").drop(columns="_m").reset_index(drop=True)
+    return sort_conditions(df, then=("seed", "run_id"))

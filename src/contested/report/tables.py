@@ -14,7 +14,12 @@ import pandas as pd
 from scipy import stats
 
 from contested.errors import ContestedError
-from contested.report.conditions import CONDITION_COLUMNS, method_label, present_columns
+from contested.report.conditions import (
+    CONDITION_COLUMNS,
+    method_label,
+    present_columns,
+    sort_conditions,
+)
 from contested.report.render import MISSING, ReportTable, fmt_mean_std, fmt_num, fmt_p
 from contested.report.style import metric_name
 from contested.stats import seed_aggregate
@@ -53,7 +58,6 @@ def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tupl
     return run_stats.merge(runs[["run_id", *add]], on="run_id", how="left")
 
 
-_METHOD_ORDER = {"lora": 0, "ia3": 1, "full": 2}
 
 
 
@@ -64,17 +68,7 @@ def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
     out = grouped[values].agg(["mean", "std"])
     out.columns = [f"{v}_{s}" for v, s in out.columns]
     out.insert(0, "n_seeds", grouped.size())
-    return _sort_conditions(out.reset_index())
-
-
-def _sort_conditions(out: pd.DataFrame) -> pd.DataFrame:
-    # Reading order: per model and dataset, LoRA by rank, then IA³, then full fine-tuning.
-    order = [c for c in ("model", "dataset") if c in out.columns]
-    if "method" in out.columns:
-        out["_m"] = out["method"].map(_METHOD_ORDER).fillna(len(_METHOD_ORDER))
-        order.append("_m")
-    order += [c for c in ("rank",) if c in out.columns]
-    return out.sort_values(order, na_position="last").drop(columns="_m", errors="ignore").reset_index(drop=True)
+    return sort_conditions(out.reset_index())
 
 
 def _condition_display(df: pd.DataFrame) -> dict[str, pd.Series]:
@@ -114,7 +108,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     # ρ mean ± std and the Fisher-z pooled ρ come from the statistics layer; accuracy is added here.
     pooled = seed_aggregate(rows, by=keys)
     acc = _by_condition(rows, ["val_accuracy", "heldout_accuracy", "majority_rate"]).drop(columns="n_seeds")
-    data = _sort_conditions(pooled.merge(acc, on=keys, how="left"))
+    data = sort_conditions(pooled.merge(acc, on=keys, how="left"))
     display = pd.DataFrame({
         **_condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
