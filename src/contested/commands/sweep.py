@@ -59,7 +59,7 @@ def sweep(
     _out.print(f"sweep [bold]{plan.name}[/]: {len(plan.runs)} runs{extra} in {plan.runs_dir} — "
                f"{counts['done']} done, {counts['pending']} pending, {counts['failed']} failed; "
                f"{'would run' if dry_run else 'running'} {len(todo)}"
-               + (f" with the {executor} executor" if not dry_run and todo else ""))
+               + (f" with the {executor} executor" if not dry_run and todo else ""), soft_wrap=True)
     if dry_run or not todo:
         return
 
@@ -71,7 +71,7 @@ def sweep(
             progress.update(task, current=run.label)
 
         def on_finish(outcome) -> None:
-            progress.advance(task)
+            progress.update(task, advance=1, current=f"last: {outcome.label}")
             if outcome.status == "done":
                 progress.console.print(f"[green]✓[/] {outcome.label} [dim]{outcome.run_id}[/] "
                                        f"{outcome.seconds:.0f} s")
@@ -82,7 +82,8 @@ def sweep(
                            **options)
     after = count_states(plan_sweep(plan))
     _out.print(f"sweep [bold]{plan.name}[/]: {after['done']}/{len(plan.runs)} done, "
-               f"{len(result.outcomes) - len(result.failed)} finished now, {len(result.failed)} failed")
+               f"{len(result.outcomes) - len(result.failed)} finished now, {len(result.failed)} failed",
+               soft_wrap=True)
     if result.failed:
         for outcome in result.failed:
             _err.print(f"[red]failed[/] {outcome.label} ({result.runs_dir / outcome.run_id / 'ERROR'}): "
@@ -92,15 +93,20 @@ def sweep(
 
 def _plan_table(plan, states) -> Table:
     table = Table(title=f"{plan.name}: {plan.description}" if plan.description else plan.name)
-    table.add_column("#", justify="right")
-    table.add_column("run")
+    longest = max((len(r.label) for r in plan.runs), default=3)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("run", min_width=min(longest, 40))
     table.add_column("id", no_wrap=True, min_width=12)
     table.add_column("status", no_wrap=True)
+    errors = any(state.error for state in states)
+    if errors:
+        table.add_column("error", overflow="fold")
     for i, (run, state) in enumerate(zip(plan.runs, states, strict=True), start=1):
-        status = f"[{_STYLE[state.status.value]}]{state.status.value}[/]"
-        if state.error:
-            status += f": {state.error[:120]}"
-        table.add_row(str(i), run.label, run.run_id, status)
+        row = [str(i), run.label, run.run_id, f"[{_STYLE[state.status.value]}]{state.status.value}[/]"]
+        error = state.error or ""
+        if len(error) > 200:  # the whole message and traceback are in the run's ERROR file
+            error = error[:199] + "…"
+        table.add_row(*row, *([error] if errors else []))
     return table
 
 
