@@ -61,6 +61,22 @@ def select_rows(
 ) -> pd.DataFrame:
     """Rows of one run, one measurement kind and one split (filters skip absent columns).
 
+    Parameters
+    ----------
+    df
+        Dynamics table or per-item metrics (``docs/ARCHITECTURE.md``).
+    run_id
+        Keep this run; None requires the table to hold a single run.
+    measurement, split
+        Keep these values (None: keep all).
+    what
+        Name of the table in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The selected rows.
+
     Raises
     ------
     ContestedError

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,8 @@ EMBED_DPI = 150
 
 
 def _entry(fig: Figure, out: Path, name: str, title: str, caption: str, group: str) -> FigureEntry:
+    # Datasets may be file paths ("data/my.csv"): keep file names flat and portable.
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     png, pdf = save_figure(fig, out / name)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=EMBED_DPI)
@@ -92,7 +95,7 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
             "Histogram of annotation entropy (nats) of the tracked items with the study's bin edges "
             "(0.4 and 0.7 nats, scaled by ln K / ln 3) and the maximum ln K.", "overview"))
     clean = stats[stats["noise_rate"].fillna(0) == 0] if "noise_rate" in stats.columns else stats
-    if len(clean[(clean["metric"] == metric)]) > 1:
+    if clean["run_id"].nunique() > 1:  # one run's ρ is in its own figures already
         pooled = analysis.conditions
         pooled = pooled[pooled["noise_rate"].fillna(0) == 0] if "noise_rate" in pooled.columns else pooled
         entries.append(_entry(
