@@ -168,3 +168,40 @@ def test_mixture_flips_training_labels_and_keeps_tracking_labels(data_dir):
     assert (train.loc[flipped.index, "label"] == flipped["new_label"]).all()
     tracked = mixture.tracked.set_index("item_id")
     assert (tracked.loc[flipped.index, "training_label"] == flipped["old_label"]).all()
+
+
+@needs_wiring
+def test_noisy_run_persists_flips_and_tracks_original_labels(data_dir, tmp_path):
+    """A tiny real run: noise.parquet lists the flips, dynamics mark them and score the old labels."""
+    import torch
+
+    from contested.models import build_tiny_model_dir
+    from contested.train.config import RunConfig
+    from contested.train.run import run
+
+    model = build_tiny_model_dir("bert", tmp_path / "tiny-bert")
+    config = RunConfig.from_dict({
+        "model": str(model), "method": {"method": "lora", "rank": 2},
+        "data": {"bulk": 16, "heldout": 0, "max_tracked": 6, "data_dir": str(data_dir),
+                 "noise": {"rate": 0.5, "kind": "human", "bins": None, "seed": 3}},
+        "train": {"epochs": 1, "batch_size": 8, "max_length": 32, "device": "cpu"},
+        "record": {"snapshot_every": 3, "heldout_eval": False},
+    })
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_dir = run(config, runs_dir=tmp_path / "runs", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    flips = pd.read_parquet(run_dir / "noise.parquet")
+    items = pd.read_parquet(run_dir / "items.parquet")
+    tracked = items[items["split"] == "tracked"]
+    assert len(tracked) == 6 and len(flips) == 3 and list(flips.columns) == list(FLIP_COLUMNS)
+    dyn = pd.read_parquet(run_dir / "dynamics.parquet")
+    rows = dyn[dyn["split"] == "tracked"]
+    assert set(rows.loc[rows["is_noisy"], "item_id"]) == set(flips["item_id"])
+    original = dict(zip(tracked["item_id"], tracked["training_label"], strict=True))
+    assert (rows["label_used"].to_numpy() == rows["item_id"].map(original).to_numpy()).all()
+    flipped = rows[rows["is_noisy"]]
+    assert (flipped["label_used"].to_numpy() == flipped["item_id"].map(
+        dict(zip(flips["item_id"], flips["old_label"], strict=True))).to_numpy()).all()
