@@ -139,6 +139,12 @@ def test_bad_noise_config_is_one_line_error(bad):
         NoiseConfig(**bad)
 
 
+def test_config_from_yaml_or_cli_text():
+    config = NoiseConfig.from_dict({"rate": "3e-1", "seed": "7", "bins": "clean", "pair_map": ["1", "2", "0"]})
+    assert (config.rate, config.seed, config.bins, config.pair_map) == (0.3, 7, ("clean",), (1, 2, 0))
+    assert NoiseConfig.from_dict({"bins": None}).bins is None and not NoiseConfig().active
+
+
 def test_unknown_bin_and_wrong_pair_map_length(tracked):
     with pytest.raises(ContestedError, match="unknown bin"):
         flip_labels(tracked, config=NoiseConfig(rate=0.3, bins=("clear",)))

@@ -67,6 +67,13 @@ class NoiseConfig(Config):
 
     def __post_init__(self) -> None:
         rate = self.rate
+        if isinstance(rate, str):  # YAML 1.1 reads 3e-1 as text; the CLI passes text too
+            try:
+                rate = float(rate)
+            except ValueError:
+                pass
+        if isinstance(self.seed, str) and self.seed.strip().lstrip("-").isdigit():
+            object.__setattr__(self, "seed", int(self.seed))
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
             raise ContestedError(f"data.noise.rate must be a share between 0 and 1 (e.g. 0.3 for 30 %), got {rate!r}")
         object.__setattr__(self, "rate", float(rate))
