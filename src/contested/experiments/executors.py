@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -142,10 +144,19 @@ class LocalExecutor(Executor):
             if on_start is not None:
                 on_start(run)
             outcome = execute_run(run, runs_dir=runs_dir, force=force, callbacks=self.callbacks)
+            _release_memory()
             outcomes.append(outcome)
             if on_finish is not None:
                 on_finish(outcome)
         return outcomes
+
+
+def _release_memory() -> None:
+    """Free the finished run's model before the next one (one process runs them all)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _ray_run(config: dict[str, Any], run_id: str, label: str, axes: dict[str, str], runs_dir: str,
