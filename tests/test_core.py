@@ -53,3 +53,12 @@ def test_write_table_formats(tmp_path):
     assert pd.read_csv(write_table(df, tmp_path / "t.csv"))["counts"].tolist() == ["[1, 2]", "[3, 4]"]
     with pytest.raises(ContestedError, match="unknown output format"):
         write_table(df, tmp_path / "t.xlsx")
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
