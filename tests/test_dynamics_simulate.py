@@ -110,3 +110,12 @@ def test_sweep_and_errors(items):
         simulate_dynamics(items, method="adapter")
     with pytest.raises(ContestedError, match="strictly between"):
         simulate_dynamics(items, rho=1.0)
+
+
+def test_simulated_losses_are_never_negative():
+    from contested.dynamics.simulate import simulate_dynamics, simulate_items
+
+    items = simulate_items(400, seed=3)
+    for method in ("lora", "full"):
+        dyn = simulate_dynamics(items, rho=0.4, method=method, seed=1)
+        assert (dyn["loss"] > 0).all()

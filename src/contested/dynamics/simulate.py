@@ -262,7 +262,10 @@ def simulate_dynamics(
     m_ramp = np.mean(_ramp(prog))
     # Cap the rise where the curve's floor would have to drop below 0.01 nats to keep the mean:
     # the mean then equals the target exactly and AULC stays monotone in z (no clipping bias).
-    rise = np.clip(rise, 0, (target - loss0 * m_decay - 0.01 * (1 - m_decay)) / m_ramp)
+    # Where even a zero rise cannot reach a low target, the cap is negative: clamp it at 0 so
+    # the curve never goes below the 0.01-nat floor (cross-entropy is never negative).
+    cap = (target - loss0 * m_decay - 0.01 * (1 - m_decay)) / m_ramp
+    rise = np.clip(rise, 0, np.maximum(cap, 0))
     floor = np.maximum((target - loss0 * m_decay - rise * m_ramp) / (1 - m_decay), 0.01)
     curve = _curve(floor, loss0, rise, prog)
     # Multiplicative noise keeps losses positive; rescaling each row restores its exact mean,
