@@ -115,7 +115,8 @@ def test_sweep_and_errors(items):
 def test_simulated_losses_are_never_negative():
     from contested.dynamics.simulate import simulate_dynamics, simulate_items
 
-    items = simulate_items(400, seed=3)
+    # rho 0.3 / full / seed 0 at the study's n once produced -0.014 nats (a negative rise cap).
+    items = simulate_items(1211, seed=0)
     for method in ("lora", "full"):
-        dyn = simulate_dynamics(items, rho=0.4, method=method, seed=1)
+        dyn = simulate_dynamics(items, rho=0.3, method=method, seed=0)
         assert (dyn["loss"] > 0).all()
