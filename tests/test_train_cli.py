@@ -33,15 +33,16 @@ def _cli(capsys, *argv):
     return exc.value.code, out, err
 
 
-def _fields() -> dict[tuple[str, ...], typing.Any]:
+def _fields(cls: type = RunConfig, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], typing.Any]:
+    """Every leaf field of the run config, nested configs included (data.noise.rate, ...)."""
     out = {}
-    for f in dataclasses.fields(RunConfig):
-        hint = typing.get_type_hints(RunConfig)[f.name]
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
         if isinstance(hint, type) and issubclass(hint, Config):
-            for g in dataclasses.fields(hint):
-                out[(f.name, g.name)] = typing.get_type_hints(hint)[g.name]
+            out |= _fields(hint, (*prefix, f.name))
         else:
-            out[(f.name,)] = hint
+            out[(*prefix, f.name)] = hint
     return out
 
 
@@ -124,3 +125,14 @@ def test_train_command_runs_then_is_a_no_op(tmp_path, capsys, tiny_bert_dir):
     assert (runs / run_dir.rsplit("/", 1)[-1] / "DONE").is_file() and "snapshots" in err
     code, out2, err2 = _cli(capsys, *args)
     assert code == 0 and out2.strip() == run_dir and "already finished" in err2
+
+
+def test_nested_flags_reach_the_noise_section():
+    from contested.commands.train import resolve_config
+
+    cfg = resolve_config({("data", "noise", "rate"): 0.3, ("data", "noise", "pair_map"): ["1,2", "0"],
+                          ("data", "noise", "kind"): "pair", ("data", "bulk"): 10}, None)
+    assert cfg.data.noise.rate == 0.3
+    assert cfg.data.noise.kind == "pair"
+    assert tuple(map(int, cfg.data.noise.pair_map)) == (1, 2, 0)
+    assert cfg.data.bulk == 10

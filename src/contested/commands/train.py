@@ -56,6 +56,12 @@ FLAGS: tuple[Flag, ...] = tuple(Flag(n, tuple(p.split(".")), k, h) for n, p, k, 
      "Label of tracked items: majority | old | soft (soft also needs --soft-labels)."),
     ("heldout", "data.heldout", _I, "Held-out bulk items for task accuracy."),
     ("max_tracked", "data.max_tracked", _I, "Cap on tracked items (stratified subsample), for smoke runs."),
+    ("noise_rate", "data.noise.rate", _F,
+     "Share of eligible tracked items whose training label is flipped (0: no noise; the study: 0.3, 0.6)."),
+    ("noise_kind", "data.noise.kind", _S, "symmetric (uniform other class) | pair (class permutation) | human."),
+    ("noise_bins", "data.noise.bins", _L, "Entropy bins whose tracked items may be flipped (default: clean)."),
+    ("noise_seed", "data.noise.seed", _I, "Seed of the flipped items and their new labels."),
+    ("noise_pair_map", "data.noise.pair_map", _L, "pair noise: class c becomes pair_map[c] (comma-separated)."),
     ("data_dir", "data.data_dir", _S, "Data folder (default $CONTESTED_DATA_DIR, then the user cache)."),
     ("lr", "train.lr", _F, "Peak learning rate (study 2e-5; CPU-scale runs need 1e-4 to 1e-3)."),
     ("weight_decay", "train.weight_decay", _F, "AdamW weight decay."),
@@ -128,13 +134,12 @@ def resolve_config(values: dict[tuple[str, ...], Any], config_file: Path | None)
             continue
         if isinstance(value, list):
             value = tuple(v.strip() for item in value for v in item.split(",") if v.strip())
-        if len(path) == 1:
-            data[path[0]] = value
-        else:
-            section = data.setdefault(path[0], {})
+        section = data
+        for depth, key in enumerate(path[:-1]):  # nested sections: data.noise.rate
+            section = section.setdefault(key, {})
             if not isinstance(section, dict):
-                raise located(config_file, f"'{path[0]}' must be a mapping")
-            section[path[1]] = value
+                raise located(config_file, f"'{'.'.join(path[:depth + 1])}' must be a mapping")
+        section[path[-1]] = value
     return RunConfig.from_dict(data, where=str(config_file) if config_file else "flags")
 
 

@@ -24,6 +24,7 @@ from contested.data.mixture import (
     build_mixture,
     training_labels,
 )
+from contested.data.noise import NoiseConfig
 from contested.data.overlap import drop_overlap, normalise_text
 from contested.data.sources import (
     BULK_SOURCES,
@@ -42,6 +43,7 @@ __all__ = [
     "TRAINING_LABELS",
     "DataConfig",
     "Mixture",
+    "NoiseConfig",
     "annotation_entropy",
     "assign_bins",
     "bin_summary",

@@ -6,13 +6,14 @@ condition trains on the same items; the tracked/validation split depends only on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from contested.config import Config
+from contested.data.noise import NoiseConfig, apply_flips, empty_flips, flip_labels
 from contested.data.overlap import drop_overlap
 from contested.data.sources import BULK_SOURCES, load_bulk, load_items
 from contested.data.split import split_items, stratified_subsample
@@ -61,6 +62,7 @@ class DataConfig(Config):
     heldout: int = 500
     max_tracked: int | None = None
     data_dir: str | None = None
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
         if self.training_label not in TRAINING_LABELS:
@@ -104,6 +106,7 @@ class Mixture:
     num_classes: int
     data_files: tuple[Path, ...]
     dropped_overlap: int
+    noise: pd.DataFrame = field(default_factory=empty_flips)
 
     def summary(self) -> dict[str, int]:
         """Sizes, for logs and ``env.json``."""
@@ -175,10 +178,13 @@ def build_mixture(config: DataConfig) -> Mixture:
     if train["item_id"].duplicated().any():
         dup = train.loc[train["item_id"].duplicated(), "item_id"].iloc[0]
         raise ContestedError(f"item id '{dup}' occurs in both the bulk source and the dataset; ids must not collide")
+    # Noise changes training labels only: ``tracked`` keeps the original labels for tracking.
+    flips = flip_labels(tracked, config=config.noise, num_classes=k)
+    train = apply_flips(train, flips, num_classes=k)
     train.attrs.update({"label_names": list(label_names), "dataset": items.attrs["dataset"]})
     return Mixture(train=train, tracked=tracked, validation=validation, heldout=heldout,
                    label_names=label_names, num_classes=k, data_files=tuple(dict.fromkeys(files)),
-                   dropped_overlap=dropped)
+                   dropped_overlap=dropped, noise=flips)
 
 
 def _draw_bulk(name: str, items: pd.DataFrame, config: DataConfig, label_names: tuple[str, ...]

@@ -258,9 +258,7 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
     items = pd.concat([mixture.tracked.assign(split="tracked"),
                        mixture.validation.assign(split="validation")], ignore_index=True)
     write_table(items, tmp / "items.parquet")
-    noise = getattr(mixture, "noise", None)  # label flips (noise injection), when the data layer made any
-    if noise is not None:
-        write_table(noise, tmp / "noise.parquet")
+    write_table(mixture.noise, tmp / "noise.parquet")  # flipped training labels (empty without noise)
     write_json(tmp / "config.json", config.to_dict())
     env = environment_info(mixture.data_files)
     env.update(
