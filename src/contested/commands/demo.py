@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -11,11 +12,12 @@ from rich.table import Table
 
 from contested.experiments.demo import DemoConfig
 
-_out = Console(highlight=False)
+# The summary needs ~110 columns; a pipe or log file would otherwise get rich's 80 and wrap it.
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 _D = DemoConfig()
 
 
-def _print_summary(summary, report) -> None:
+def _print_summary(summary, paired, report) -> None:
     table = Table(title="contested demo: ρ(annotation entropy, AULC) on the tracked items",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("method", "lr", "held-out\nSNLI acc", "ChaosNLI val acc\n(majority rate)",
@@ -32,6 +34,9 @@ def _print_summary(summary, report) -> None:
         )
     _out.print(table)
     _out.print("Δℓ = loss at the final snapshot − loss at step 0 (> 0: the item was un-learnt).")
+    for row in paired.itertuples():
+        _out.print(f"LoRA r={row.rank} − full FT difference in ρ on the same {row.n_items:,} items: "
+                   f"{row.diff:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] (paired bootstrap p = {row.p_value:.3g})")
     _out.print(f"report: {report}")
 
 
@@ -64,4 +69,4 @@ def register(app: typer.Typer) -> None:
                             lora_lr=lora_lr, full_lr=full_lr, snapshot_every=snapshot_every, seed=seed,
                             n_boot=n_boot, out=out)
         result = run_demo(config, force=force)
-        _print_summary(result.summary, result.report)
+        _print_summary(result.summary, result.paired, result.report)

@@ -82,9 +82,12 @@ class DemoConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class DemoResult:
-    """What the demo produced: one summary row per method and where everything lives."""
+    """What the demo produced: one summary row per method, the paired LoRA − full FT difference in ρ
+    (``paired``: ``rho_a`` LoRA, ``rho_b`` full, ``diff``, ``ci_low``, ``ci_high``, ``p_value``) and
+    where everything lives."""
 
     summary: pd.DataFrame
+    paired: pd.DataFrame
     run_dirs: list[Path]
     analysis_dir: Path
     report: Path
@@ -143,5 +146,5 @@ def run_demo(config: DemoConfig, *, progress: bool = True, force: bool = False) 
     analysis_dir = out / "analysis"
     write_analysis(analysis, analysis_dir)
     report = write_report(analysis, out / "report", title="contested demo: LoRA vs full fine-tuning")
-    return DemoResult(summary=summarise(analysis), run_dirs=run_dirs, analysis_dir=analysis_dir,
+    return DemoResult(summary=summarise(analysis), paired=analysis.paired, run_dirs=run_dirs, analysis_dir=analysis_dir,
                       report=Path(os.path.abspath(report)))
