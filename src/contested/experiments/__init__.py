@@ -10,8 +10,7 @@ Names are imported lazily (PEP 562): :mod:`contested.experiments.plan` and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from contested._lazy import lazy_exports
 
 _EXPORTS = {
     "ALIASES": "spec", "load_yaml": "spec",
@@ -25,17 +24,4 @@ _EXPORTS = {
     "RUN_COLUMNS": "manifest", "conditions": "manifest", "manifest_path": "manifest",
     "sweep_runs": "manifest", "write_manifest": "manifest",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'contested.experiments' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"contested.experiments.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

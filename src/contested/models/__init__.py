@@ -10,8 +10,7 @@ for importing torch, transformers and peft.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from contested._lazy import lazy_exports
 
 _EXPORTS = {
     "METHODS": "adapters", "MethodConfig": "adapters", "apply_method": "adapters",
@@ -23,17 +22,4 @@ _EXPORTS = {
     "resolve_model": "registry",
     "TINY_MODEL_TYPES": "tiny", "build_tiny_model_dir": "tiny",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'contested.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"contested.models.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
