@@ -24,7 +24,6 @@ from contested.dynamics.simulate import (
     simulate_items,
     simulate_sweep,
     snapshot_steps,
-    study_bins,
 )
 from contested.dynamics.trajectories import (
     DYNAMICS_COLUMNS,
@@ -50,6 +49,5 @@ __all__ = [
     "simulate_items",
     "simulate_sweep",
     "snapshot_steps",
-    "study_bins",
     "trajectories",
 ]

@@ -35,34 +35,13 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
+from contested.data.entropy import assign_bins
 from contested.errors import ContestedError
 
 #: Late-training loss rise (nats) of a maximally contested item, by fine-tuning method.
 UNLEARNING_AMPLITUDE = {"lora": 0.6, "ia3": 0.15, "full": 0.0}
 _TAU = 0.12  # progress constant of the initial loss drop
 _RAMP_START = 0.35  # progress at which un-learning starts
-
-
-def study_bins(entropy: np.ndarray, *, num_classes: int = 3) -> np.ndarray:
-    """Assign the study's entropy bins.
-
-    Parameters
-    ----------
-    entropy
-        (n,) annotation entropies in nats.
-    num_classes
-        K; the thresholds 0.4 and 0.7 nats are scaled by ln K / ln 3.
-
-    Returns
-    -------
-    numpy.ndarray
-        (n,) strings: clean (H < 0.4), ambiguous (0.4 ≤ H < 0.7), contested (H ≥ 0.7).
-    """
-    scale = math.log(num_classes) / math.log(3)
-    edges = np.array([0.4, 0.7]) * scale
-    return np.array(["clean", "ambiguous", "contested"])[
-        np.searchsorted(edges, entropy, side="right")
-    ]
 
 
 def simulate_items(
@@ -123,9 +102,7 @@ def simulate_items(
             "n_annotators": n_annotators,
             "label_dist": list(dist),
             "entropy": entropy,
-            "bin": pd.Categorical(
-                study_bins(entropy), categories=["clean", "ambiguous", "contested"]
-            ),
+            "bin": assign_bins(entropy, num_classes=3),
             "majority_label": majority,
             "majority_share": dist.max(axis=1),
             "old_label": pd.array([pd.NA] * n, dtype="Int64"),
