@@ -49,7 +49,8 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
     assert code in (0, None)
     assert "ρ(annotation entropy, aulc) per run" in out and "LoRA r=4" in out and "full FT" in out
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
-    for stem in ("runs", "item_metrics", "run_statistics", "conditions", "paired_lora_vs_full", "noise_tests"):
+    for stem in ("runs", "item_metrics", "run_statistics", "conditions", "rho_by_label", "bin_means",
+                 "paired_lora_vs_full", "noise_tests"):
         assert {f"{stem}.csv", f"{stem}.parquet"} <= names
     for stem in ("key_results", "table1_rho", "table2_unlearning", "table_noise"):
         assert {f"tables/{stem}.{ext}" for ext in ("csv", "md", "tex")} <= names
@@ -67,6 +68,14 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
     assert noise["noise_rate"].tolist() == [0.3] and noise["n_pairs"].iloc[0] > 0
     paired = pd.read_csv(tmp_path / "paired_lora_vs_full.csv")
     assert paired["rank"].tolist() == [4]
+    by_label = pd.read_parquet(tmp_path / "rho_by_label.parquet")
+    # every run × measurement splits its 80 tracked items over the training labels
+    assert (by_label.groupby(["run_id", "measurement"])["n"].sum() == 80).all()
+    means = pd.read_parquet(tmp_path / "bin_means.parquet")
+    assert set(means["value"]) == {"aulc", "delta_loss"}
+    one = means[(means["value"] == "aulc") & (means["measurement"] == "snapshot")]
+    assert (one.groupby("run_id")["n"].sum() == 80).all()
+    assert (one["ci_low"] <= one["mean"]).all() and (one["mean"] <= one["ci_high"]).all()
 
 
 def test_analyze_without_runs_fails_with_one_line(tmp_path, capsys):

@@ -23,10 +23,12 @@ from contested.report.render import ReportTable
 from contested.report.runs import Run, runs_table
 from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
 from contested.stats import (
+    bin_means,
     correct_across_conditions,
     hierarchical_bootstrap,
     noise_injection_test,
     paired_rho_difference,
+    rho_by_label,
     run_statistics,
     seed_aggregate,
     seed_stability,
@@ -55,6 +57,10 @@ class Analysis:
     conditions
         Seed aggregate per condition (snapshot, tracked) with Holm / BH adjusted pooled p,
         the hierarchical-bootstrap CI and cross-seed stability.
+    by_label
+        ρ(entropy, metric) within each training label, per run × measurement (tracked items).
+    bin_means
+        Mean metric and Δℓ per run × measurement × entropy bin with t-based 95% CIs (nats).
     paired
         LoRA − full-FT difference in ρ on the same items, per model × dataset × LoRA rank.
     noise_tests
@@ -70,6 +76,8 @@ class Analysis:
     item_metrics: pd.DataFrame
     run_stats: pd.DataFrame
     conditions: pd.DataFrame
+    by_label: pd.DataFrame
+    bin_means: pd.DataFrame
     paired: pd.DataFrame
     noise_tests: pd.DataFrame
     tables: list[ReportTable]
@@ -145,6 +153,22 @@ def _noise(headline: pd.DataFrame, *, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _by_label(tracked: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    """ρ within each training label: does entropy predict the metric beyond which class an item is?"""
+    labelled = tracked.dropna(subset=["training_label"])
+    if labelled.empty:
+        return pd.DataFrame()
+    return rho_by_label(labelled, metric=metric, by=("run_id", "measurement"))
+
+
+def _bin_means(tracked: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    """Per-bin means with 95% CIs of the metric and of Δℓ, in long form (one ``value`` per row)."""
+    keys = ["run_id", "measurement", "bin"]
+    parts = [bin_means(tracked, value=value, by=keys).assign(value=value)
+             for value in dict.fromkeys([metric, "delta_loss"])]
+    return pd.concat(parts, ignore_index=True)
+
+
 def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, seed: int = 0) -> Analysis:
     """Per-item metrics, per-run statistics, across-run statistics and the study tables.
 
@@ -186,7 +210,9 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
     if not noise.empty:
         tables.append(noise_table(noise, stats, metric=metric))
     return Analysis(runs=list(runs), runs_table=table, item_metrics=metrics, run_stats=stats,
-                    conditions=conditions, paired=paired, noise_tests=noise, tables=tables, metric=metric)
+                    conditions=conditions, by_label=_by_label(tracked, metric=metric),
+                    bin_means=_bin_means(tracked, metric=metric), paired=paired, noise_tests=noise,
+                    tables=tables, metric=metric)
 
 
 def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]:
@@ -201,6 +227,7 @@ def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]
     written: list[Path] = []
     frames = {"runs": analysis.runs_table, "item_metrics": analysis.item_metrics,
               "run_statistics": analysis.run_stats, "conditions": analysis.conditions,
+              "rho_by_label": analysis.by_label, "bin_means": analysis.bin_means,
               "paired_lora_vs_full": analysis.paired, "noise_tests": analysis.noise_tests}
     for name, frame in frames.items():
         if frame.empty and name in ("paired_lora_vs_full", "noise_tests"):
