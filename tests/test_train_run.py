@@ -64,7 +64,9 @@ def test_run_directory_holds_every_artefact_consistently(finished):
     cfg, tmp_path, out = finished
     assert out == tmp_path / cfg.digest()
     assert sorted(p.name for p in out.iterdir()) == [
-        "DONE", "config.json", "dynamics.parquet", "env.json", "items.parquet", "metrics.json"]
+        "DONE", "config.json", "dynamics.parquet", "env.json", "items.parquet", "metrics.json",
+        "noise.parquet"]
+    assert pd.read_parquet(out / "noise.parquet").empty  # no noise asked for: no flips
     assert [p.name for p in tmp_path.iterdir()] == [cfg.digest()]  # no partials left
     assert RunConfig.from_dict(json.loads((out / "config.json").read_text())) == cfg
     env = json.loads((out / "env.json").read_text())
