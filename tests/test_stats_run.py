@@ -52,6 +52,29 @@ def test_vectorised_bootstrap_equals_a_spearmanr_loop_on_the_same_indices():
     np.testing.assert_allclose(fast, loop, atol=1e-12)
 
 
+def test_bootstrap_without_ties_in_y_equals_a_spearmanr_loop():
+    # Continuous y (losses) takes the closed-form path: variance from the counts alone.
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, 150).astype(float)  # entropy-like: many ties
+    ys = np.stack([x + rng.normal(size=150), rng.normal(size=150), -x + 0.1 * rng.normal(size=150)])
+    fast = bootstrap_spearman(x, ys, n_boot=400, seed=2, chunk=128)
+    idx = next(bootstrap_indices(150, n_boot=400, seed=2, chunk=400))
+    for y, row in zip(ys, fast, strict=True):
+        loop = np.array([stats.spearmanr(x[i], y[i]).statistic for i in idx])
+        np.testing.assert_allclose(row, loop, atol=1e-12)
+
+
+def test_bootstrap_rows_do_not_depend_on_the_other_rows():
+    # run_statistics bootstraps all runs sharing an x in one call: each row must equal its own call.
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 5, 90).astype(float)
+    tied = rng.integers(0, 3, 90).astype(float)
+    ys = np.stack([rng.normal(size=90), tied, x + rng.normal(size=90)])
+    together = bootstrap_spearman(x, ys, n_boot=300, seed=1, chunk=70)
+    for y, row in zip(ys, together, strict=True):
+        np.testing.assert_array_equal(row, bootstrap_spearman(x, y, n_boot=300, seed=1, chunk=70)[0])
+
+
 def test_bootstrap_ci_agrees_with_scipy_bootstrap():
     rng = np.random.default_rng(2)
     x = rng.normal(size=300)
@@ -175,6 +198,15 @@ def test_run_statistics_ignores_row_order(sim_metrics):
     a = run_statistics(sim_metrics, n_boot=300, seed=3)
     b = run_statistics(sim_metrics.sample(frac=1, random_state=1), n_boot=300, seed=3)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_run_statistics_of_many_runs_equal_each_run_alone(sim_metrics):
+    both = run_statistics(sim_metrics, n_boot=300, seed=3, metric=["aulc", "forgetting_events"])
+    for run_id, sub in sim_metrics.groupby("run_id"):
+        alone = run_statistics(sub, n_boot=300, seed=3, metric=["aulc", "forgetting_events"])
+        pd.testing.assert_frame_equal(
+            both[both.run_id == run_id].reset_index(drop=True), alone.reset_index(drop=True)
+        )
 
 
 def test_rho_by_label_and_errors(sim_metrics):

@@ -11,6 +11,14 @@ once, an item's average rank inside a resample is
 a cumulative sum over the counts. ρ is then the count-weighted Pearson correlation of those ranks.
 All resamples of a chunk are processed in one numpy pass; the result equals the per-resample
 ``spearmanr`` loop on the same indices to floating-point precision (tested).
+
+Several y share one x (e.g. AULC of many runs against the items' entropy): the resample
+indices, counts and x-ranks are computed once per chunk for all of them. A y without ties
+(continuous losses) needs neither its ranks nor its variance explicitly: in a resample its tie
+groups are exactly the repeated items, so Σ c·(r − mid)² = (n³ − n − Σ(c³ − c)) / 12, and the
+cross term Σ c·dx·dy reduces to one cumulative sum of counts in y's order dotted with the
+weighted x-ranks (see :func:`_cross_no_ties`). That is four passes over a chunk per y instead
+of a dozen.
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ class _Ranker:
         ends = np.append(starts[1:], len(values))
         self.lo = starts[group]  # first sorted position of each position's tie group
         self.hi = ends[group]  # one past its last
+        self.has_ties = bool(len(starts) < len(values))
 
     def centred_ranks(self, counts_sorted: np.ndarray, mid: float) -> np.ndarray:
         """Average within-resample ranks minus ``mid``, (B, n) in this variable's sorted order.
@@ -138,13 +147,19 @@ def bootstrap_spearman(
     if np.isnan(x).any() or np.isnan(ys).any():
         raise ContestedError("bootstrap_spearman: NaN in the input; drop incomplete items first")
     rank_x = _Ranker(x)
+    x_position = np.empty(n, dtype=np.int64)
+    x_position[rank_x.order] = np.arange(n)
     rank_ys = []
     for y in ys:
         ranker = _Ranker(y)
-        position = np.empty(n, dtype=np.int64)
-        position[ranker.order] = np.arange(n)
-        # Where each x-sorted item sits in y's sorted order: y's ranks are read in x's order.
-        rank_ys.append((ranker, position[rank_x.order]))
+        if ranker.has_ties:
+            position = np.empty(n, dtype=np.int64)
+            position[ranker.order] = np.arange(n)
+            # Where each x-sorted item sits in y's sorted order: y's ranks are read in x's order.
+            rank_ys.append((ranker, position[rank_x.order]))
+        else:
+            # Where each y-sorted item sits in x's sorted order: x's weighted ranks in y's order.
+            rank_ys.append((ranker, x_position[ranker.order]))
     mid = (n + 1) / 2  # the mean rank of any sample of size n
     out = np.empty((ys.shape[0], n_boot))
     start = 0
@@ -155,15 +170,69 @@ def bootstrap_spearman(
         wdx = cx * dx
         sxx = np.einsum("ij,ij->i", wdx, dx)
         stop = start + idx.shape[0]
-        for j, (ranker, in_x_order) in enumerate(rank_ys):
+        no_ties = [j for j, (ranker, _) in enumerate(rank_ys) if not ranker.has_ties]
+        if no_ties:
+            syy, offset = _no_ties_terms(counts, cx, wdx, n=n, mid=mid)
+            sxy = _cross_no_ties(counts, wdx, [rank_ys[j] for j in no_ties]) + offset
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[no_ties, start:stop] = sxy / np.sqrt(sxx * syy)
+        for j, (ranker, perm) in enumerate(rank_ys):
+            if not ranker.has_ties:
+                continue
             cy = np.take(counts, ranker.order, axis=1)
             dy = ranker.centred_ranks(cy, mid)
             syy = np.einsum("ij,ij->i", cy * dy, dy)
-            sxy = np.einsum("ij,ij->i", wdx, np.take(dy, in_x_order, axis=1))
+            sxy = np.einsum("ij,ij->i", wdx, np.take(dy, perm, axis=1))
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[j, start:stop] = sxy / np.sqrt(sxx * syy)
         start = stop
     return out
+
+
+def _no_ties_terms(
+    counts: np.ndarray, cx: np.ndarray, wdx: np.ndarray, *, n: int, mid: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-resample terms shared by every y without ties, shape (B,) each.
+
+    ``syy``: Σ c·(r − mid)² of a tie-free variable's within-resample ranks, which only depends
+    on the counts (tie groups = repeated items): (n³ − n − Σ(c³ − c)) / 12.
+    ``offset``: the part of Σ c·dx·dy that does not depend on y's order (see
+    :func:`_cross_no_ties`): Σ wdx·((1 − c)/2 − mid), summed in x's order.
+    Both are shared by every tie-free y of the chunk.
+    """
+    c = counts.astype(np.float64)
+    syy = (n**3 - n - np.einsum("ij,ij,ij->i", c, c, c) + n) / 12.0
+    offset = np.einsum("ij,ij->i", wdx, (1.0 - cx) * 0.5 - mid)
+    return syy, offset
+
+
+def _cross_no_ties(
+    counts: np.ndarray, wdx: np.ndarray, ys: list[tuple[_Ranker, np.ndarray]]
+) -> np.ndarray:
+    """Σ c·dx·dy minus its order-free part, for each y without ties; shape (m, B).
+
+    In y's sorted order item k's within-resample rank is C_k − c_k + (c_k + 1)/2, with C the
+    inclusive cumulative count, so Σ_k wdx_k·dy_k = Σ_k wdx_k·C_k + Σ_k wdx_k·((1 − c_k)/2 −
+    mid); the second sum is permutation-free (``offset`` of :func:`_no_ties_terms`). Each y
+    is given as (its ranker, ``perm``: y's sorted positions → x's sorted positions).
+
+    Memory-bound, so the resamples are taken in blocks of :data:`_BLOCK` whose counts and
+    weighted x-ranks (items along the rows, so a reorder is a row gather) stay in the CPU cache
+    while every y is processed: about twice as fast as whole chunks on a 2-core machine.
+    """
+    out = np.empty((len(ys), counts.shape[0]))
+    for lo in range(0, counts.shape[0], _BLOCK):
+        hi = min(lo + _BLOCK, counts.shape[0])
+        c_t = np.ascontiguousarray(counts[lo:hi].T)  # (n, b) int32
+        w_t = np.ascontiguousarray(wdx[lo:hi].T)  # (n, b) float64
+        for j, (ranker, perm) in enumerate(ys):
+            cum = np.cumsum(c_t[ranker.order], axis=0)  # exact in int32 (≤ n)
+            out[j, lo:hi] = np.einsum("ij,ij->j", w_t[perm], cum)
+    return out
+
+
+#: Resamples per cache-resident block of :func:`_cross_no_ties` (64 × 1,211 float64 ≈ 0.6 MB).
+_BLOCK = 64
 
 
 def percentile_ci(distribution: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from contested.errors import ContestedError
-from contested.stats.bootstrap import DEFAULT_CHUNK
-from contested.stats.correlation import kendall_tau, partial_spearman, require, spearman_ci
+from contested.stats.bootstrap import DEFAULT_CHUNK, bootstrap_spearman, percentile_ci
+from contested.stats.correlation import (
+    _pairs,
+    kendall_tau,
+    partial_spearman,
+    require,
+    spearman_ci,
+)
 from contested.stats.summaries import BINS, incremental_r2, unlearning_summary
 
 #: Default covariates of the partial Spearman: whitespace token counts of the texts.
@@ -99,6 +106,7 @@ def run_statistics(
     keys = ["run_id"] + (["measurement"] if "measurement" in item_metrics_df.columns else [])
     unlearn = unlearning_summary(item_metrics_df, by=keys).set_index(keys)
     rows = []
+    to_boot: list[tuple[int, np.ndarray, np.ndarray]] = []  # (row, x, y) of each bootstrap CI
     for key, grp in item_metrics_df.groupby(keys, sort=True, dropna=False):
         key = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         # A fixed item order makes the bootstrap CI independent of the input's row order.
@@ -107,7 +115,9 @@ def run_statistics(
         x = grp["entropy"].to_numpy(dtype=float)
         for name in metrics:
             y = grp[name].to_numpy(dtype=float)
-            sp = spearman_ci(x, y, n_boot=n_boot, seed=seed, confidence=confidence, chunk=chunk)
+            sp = spearman_ci(x, y, n_boot=0)  # the CI is bootstrapped below, for all runs at once
+            if n_boot and sp.n >= 3:
+                to_boot.append((len(rows), *_pairs(x, y)))
             tau, tau_p = kendall_tau(x, y)
             part = partial_spearman(x, y, grp[covariates].to_numpy(dtype=float))
             r2 = incremental_r2(y, grp[list(R2_BASE)].to_numpy(dtype=float), x)
@@ -133,10 +143,35 @@ def run_statistics(
                 "n_boot": n_boot,
             }
             rows.append(row)
+    _bootstrap_cis(rows, to_boot, n_boot=n_boot, seed=seed, confidence=confidence, chunk=chunk)
     out = pd.DataFrame(rows)
     out = _attach_conditions(out, item_metrics_df, conditions)
     extra = ["measurement"] if "measurement" in out.columns else []
     return out[[*RUN_STAT_COLUMNS, *extra, "n_boot", *CONDITION_COLUMNS]]
+
+
+def _bootstrap_cis(
+    rows: list[dict], to_boot: list[tuple[int, np.ndarray, np.ndarray]], *, n_boot: int,
+    seed: int, confidence: float, chunk: int,
+) -> None:
+    """Fill ``ci_low``/``ci_high`` of ``rows`` in place, one bootstrap call per distinct x.
+
+    The runs of a sweep share their items (same entropies, same order after sorting by
+    ``item_id``), so their resample indices, counts and x-ranks are computed once and only the
+    y-side is per run. Every row gets exactly the CI :func:`spearman_ci` would give it alone
+    (same seed, same indices; tested).
+    """
+    groups: dict[bytes, list[tuple[int, np.ndarray]]] = {}
+    xs: dict[bytes, np.ndarray] = {}
+    for i, x, y in to_boot:
+        key = x.tobytes()
+        xs.setdefault(key, x)
+        groups.setdefault(key, []).append((i, y))
+    for key, members in groups.items():
+        dist = bootstrap_spearman(xs[key], np.stack([y for _, y in members]), n_boot=n_boot,
+                                  seed=seed, chunk=chunk)
+        for (i, _), row_dist in zip(members, dist, strict=True):
+            rows[i]["ci_low"], rows[i]["ci_high"] = percentile_ci(row_dist, confidence=confidence)
 
 
 def _attach_conditions(
