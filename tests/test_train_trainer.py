@@ -42,6 +42,8 @@ class _Recipe:  # the TrainConfig fields training_arguments reads, without the d
     seed: int = 42
     full_determinism: bool = False
     bf16: bool = False
+    tf32: bool = False
+    torch_compile: bool = False
     device: str = "cpu"
     group_by_length: bool = True
     logging_steps: int = 1

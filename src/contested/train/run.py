@@ -103,6 +103,10 @@ def _check_device(train: TrainConfig) -> None:
     if train.device == "mps" and not torch.backends.mps.is_available():
         raise ContestedError("field 'train.device' (--device): mps requested but not available; "
                              "use --device auto or cpu")
+    if train.tf32 and (use_cpu(train.device) or not torch.cuda.is_available()
+                       or torch.cuda.get_device_capability()[0] < 8):
+        raise ContestedError("field 'train.tf32' (--tf32): TF32 needs an Ampere or newer NVIDIA "
+                             "GPU; drop --tf32 on this machine")
 
 
 def _check_mixture(mixture: Any) -> None:

@@ -165,6 +165,9 @@ def training_arguments(train: TrainConfig, *, output_dir: str) -> TrainingArgume
         data_seed=train.seed,
         full_determinism=train.full_determinism,
         bf16=train.bf16,
+        # None leaves torch's TF32 setting alone (HF refuses tf32=True without an Ampere GPU).
+        tf32=True if train.tf32 else None,
+        torch_compile=train.torch_compile,
         use_cpu=use_cpu(train.device),
         train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         length_column_name="length",
