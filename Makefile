@@ -40,5 +40,14 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# ~30 min on 2 CPU cores; each script alternates its configurations in one process and writes
+# benchmarks/results/*.json, then summary.py writes benchmarks/results/SUMMARY.md.
+bench: setup
+	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_recording.py
+	$(BIN)/python benchmarks/bench_snapshot.py
+	$(BIN)/python benchmarks/bench_end_to_end.py
+	$(BIN)/python benchmarks/summary.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info
