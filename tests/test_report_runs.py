@@ -55,6 +55,14 @@ def test_load_run_reads_every_file(runs_root):
                              "noise_rate": 0.0, "lr": 1e-3, "bulk": 2000, "epochs": 3}
 
 
+def test_load_run_can_skip_the_logits_column(runs_root):
+    path = find_runs([runs_root])[1]
+    full, lean = load_run(path), load_run(path, logits=False)
+    assert "logits" not in lean.dynamics.columns
+    pd.testing.assert_frame_equal(full.dynamics.drop(columns="logits"), lean.dynamics)
+    assert all("logits" not in r.dynamics.columns for r in load_runs([runs_root], logits=False))
+
+
 def test_load_run_damaged_files(tmp_path):
     path = rs.fake_run_dir(tmp_path, rs.items(30), seed=7)
     (path / "metrics.json").write_text('{"a": 1,\n  oops}')

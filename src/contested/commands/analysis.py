@@ -30,7 +30,7 @@ def _analyze(paths: list[Path], *, metric: str, n_boot: int, seed: int):
     from contested.report.analysis import analyze
     from contested.report.runs import load_runs
 
-    runs = load_runs(paths)
+    runs = load_runs(paths, logits=False)  # nothing downstream reads them; a 4× faster read
     with _err.status(f"analysing {len(runs)} run(s) ({n_boot:,} bootstrap resamples per CI)…"):
         return analyze(runs, metric=metric, n_boot=n_boot, seed=seed)
 

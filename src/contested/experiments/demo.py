@@ -142,7 +142,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True, force: bool = False) 
     out = Path(config.out)
     run_dirs = [run(cfg, runs_dir=out / "runs", force=force, progress=progress)
                 for cfg in config.run_configs()]
-    analysis = analyze(load_runs(run_dirs), n_boot=config.n_boot, seed=config.seed)
+    analysis = analyze(load_runs(run_dirs, logits=False), n_boot=config.n_boot, seed=config.seed)
     analysis_dir = out / "analysis"
     write_analysis(analysis, analysis_dir)
     report = write_report(analysis, out / "report", title="contested demo: LoRA vs full fine-tuning")
