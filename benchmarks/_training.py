@@ -19,12 +19,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from contested.data import build_mixture
-from contested.models import load_for_classification, resolve_model
-from contested.train import RunConfig, run
+from contested.data import DataConfig, build_mixture
+from contested.models import MethodConfig, load_for_classification, resolve_model
+from contested.train import RecordConfig, RunConfig, TrainConfig, run
 from contested.train.data import encode_texts
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def lora_base(*, model: str, bulk: int, max_tracked: int | None, snapshot_every: int) -> RunConfig:
+    """The benchmarks' common run: LoRA r=4 at CPU-scale lr, one epoch, no held-out scoring."""
+    return RunConfig(
+        model=model,
+        method=MethodConfig(method="lora", rank=4),
+        data=DataConfig(dataset="chaosnli-snli", bulk=bulk, max_tracked=max_tracked, heldout=0),
+        train=TrainConfig(epochs=1, lr=1e-3, batch_size=32, seed=42),
+        record=RecordConfig(snapshot_every=snapshot_every, heldout_eval=False),
+    )
 
 
 def timed_run(config: RunConfig, runs_dir: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import torch
 from _training import (
     RESULTS,
     alternate,
+    lora_base,
     median_ratio,
     timed_run,
     token_counts,
@@ -34,25 +35,17 @@ from _training import (
 )
 from scipy import stats
 
-from contested.data import DataConfig
 from contested.dynamics import item_metrics
 from contested.io import write_json
-from contested.models import MethodConfig
 from contested.provenance import environment_info
 from contested.stats import run_statistics
-from contested.train import RecordConfig, RunConfig, TrainConfig
+from contested.train import RunConfig
 
 
 def configs(args: argparse.Namespace) -> dict[str, RunConfig]:
     """The two configurations compared (same data, model, seed and snapshot schedule)."""
-    base = RunConfig(
-        model=args.model,
-        method=MethodConfig(method="lora", rank=4),
-        data=DataConfig(dataset="chaosnli-snli", bulk=args.bulk, max_tracked=args.max_tracked,
-                        heldout=0),
-        train=TrainConfig(epochs=1, lr=1e-3, batch_size=32, seed=42),
-        record=RecordConfig(snapshot_every=args.snapshot_every, heldout_eval=False),
-    )
+    base = lora_base(model=args.model, bulk=args.bulk, max_tracked=args.max_tracked,
+                     snapshot_every=args.snapshot_every)
     reference = dataclasses.replace(
         base, train=dataclasses.replace(base.train, padding="max_length", group_by_length=False))
     return {"contested": base, "reference": reference}

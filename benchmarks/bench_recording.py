@@ -33,6 +33,7 @@ import torch
 from _training import (
     RESULTS,
     alternate,
+    lora_base,
     matmul_params,
     matmul_peak,
     median_ratio,
@@ -41,11 +42,9 @@ from _training import (
     training_flops,
 )
 
-from contested.data import DataConfig
 from contested.io import write_json
-from contested.models import MethodConfig
 from contested.provenance import environment_info
-from contested.train import RecordConfig, RunConfig, TrainConfig
+from contested.train import RecordConfig, RunConfig
 
 #: A periodic interval no run reaches: with start and epoch-end snapshots off, no snapshot at all.
 NEVER = 10**9
@@ -53,14 +52,8 @@ NEVER = 10**9
 
 def configs(args: argparse.Namespace) -> dict[str, RunConfig]:
     """The four recording settings of one run."""
-    base = RunConfig(
-        model=args.model,
-        method=MethodConfig(method="lora", rank=4),
-        data=DataConfig(dataset="chaosnli-snli", bulk=args.bulk, max_tracked=args.max_tracked,
-                        heldout=0),
-        train=TrainConfig(epochs=1, lr=1e-3, batch_size=32, seed=42),
-        record=RecordConfig(snapshot_every=args.snapshot_every, heldout_eval=False),
-    )
+    base = lora_base(model=args.model, bulk=args.bulk, max_tracked=args.max_tracked,
+                     snapshot_every=args.snapshot_every)
     off = RecordConfig(snapshot_every=NEVER, snapshot_start=False, snapshot_epoch_end=False,
                        inflight=False, heldout_eval=False)
     snap = dataclasses.replace(base.record, inflight=False)
