@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import datasets
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch.nn.functional as F
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from contested.train.callbacks import DynamicsCallback
+from contested.train.config import TrainConfig
 from contested.train.data import class_weights
 from contested.train.recorder import DynamicsRecorder
 from contested.train.trainer import DynamicsTrainer, training_arguments
@@ -28,25 +27,10 @@ from train_helpers import (  # noqa: F401
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@dataclasses.dataclass
-class _Recipe:  # the TrainConfig fields training_arguments reads, without the data/models layers
-    lr: float = 5e-3
-    weight_decay: float = 0.01
-    per_device_batch: int = 4
-    accumulation_steps: int = 1
-    epochs: int = 2
-    warmup_ratio: float = 0.06
-    min_lr_rate: float = 0.1
-    max_grad_norm: float = 1.0
-    optim: str = "adamw_torch"
-    seed: int = 42
-    full_determinism: bool = False
-    bf16: bool = False
-    tf32: bool = False
-    torch_compile: bool = False
-    device: str = "cpu"
-    group_by_length: bool = True
-    logging_steps: int = 1
+def _Recipe(*, per_device_batch: int = 4, accumulation_steps: int = 1, epochs: int = 2) -> TrainConfig:
+    """The real TrainConfig (so the tests follow its fields) at a tiny-model learning rate."""
+    return TrainConfig(lr=5e-3, batch_size=per_device_batch * accumulation_steps,
+                       device_batch_size=per_device_batch, epochs=epochs, device="cpu", logging_steps=1)
 
 
 def _train(tmp_path, *, n=24, n_tracked=10, every=4, recipe=None, weights=True, soft=None, seed=0,
