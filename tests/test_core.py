@@ -62,3 +62,35 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scalars(Config):
+    section = "demo"
+    rate: float = 0.5
+    steps: int = 3
+    flag: bool = False
+    limit: int | None = None
+    seeds: tuple[int, ...] = (42,)
+
+
+def test_config_coerces_text_scalars_from_yaml_and_cli():
+    # YAML 1.1 reads 1e-4 as text and CLI values arrive as text: both become the annotated type.
+    cfg = _Scalars(rate="1e-4", steps="7", flag="yes", limit="5")
+    assert (cfg.rate, cfg.steps, cfg.flag, cfg.limit) == (1e-4, 7, True, 5)
+    assert type(cfg.rate) is float and type(cfg.steps) is int
+    assert _Scalars(steps=7.0).steps == 7 and type(_Scalars(rate=1).rate) is float
+    assert _Scalars(limit=None).limit is None
+    assert _Scalars(rate="1e-4").digest() == _Scalars(rate=1e-4).digest()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rate": "fast"}, r"demo\.rate: expected float, got 'fast'"),
+    ({"steps": 2.5}, r"demo\.steps: expected int, got 2\.5"),
+    ({"steps": True}, r"demo\.steps: expected int, got True"),
+    ({"flag": "maybe"}, r"demo\.flag: expected bool"),
+    ({"steps": None}, r"demo\.steps: is required \(got null\)"),
+])
+def test_config_rejects_values_that_are_not_their_type(kwargs, message):
+    with pytest.raises(ContestedError, match=message):
+        _Scalars(**kwargs)

@@ -183,7 +183,7 @@ def test_noisy_run_persists_flips_and_tracks_original_labels(data_dir, tmp_path)
 
     from contested.models import build_tiny_model_dir
     from contested.train.config import RunConfig
-    from contested.train.run import run
+    from contested.train.pipeline import run
 
     model = build_tiny_model_dir("bert", tmp_path / "tiny-bert")
     config = RunConfig.from_dict({

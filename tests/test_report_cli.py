@@ -52,7 +52,7 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
     for stem in ("runs", "item_metrics", "run_statistics", "conditions", "rho_by_label", "bin_means",
                  "paired_lora_vs_full", "noise_tests"):
         assert {f"{stem}.csv", f"{stem}.parquet"} <= names
-    for stem in ("key_results", "table1_rho", "table2_unlearning", "table_noise"):
+    for stem in ("key_results", "table1_rho", "table2_unlearning", "table_paired", "table_noise"):
         assert {f"tables/{stem}.{ext}" for ext in ("csv", "md", "tex")} <= names
     assert "tables/table3_rank_sweep.csv" not in names  # one rank: no sweep table
 
@@ -68,6 +68,8 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
     assert noise["noise_rate"].tolist() == [0.3] and noise["n_pairs"].iloc[0] > 0
     paired = pd.read_csv(tmp_path / "paired_lora_vs_full.csv")
     assert paired["rank"].tolist() == [4]
+    shown = pd.read_csv(tmp_path / "tables" / "table_paired.csv")
+    assert shown["diff"].tolist() == pytest.approx(paired["diff"].tolist())
     by_label = pd.read_parquet(tmp_path / "rho_by_label.parquet")
     # every run × measurement splits its 80 tracked items over the training labels
     assert (by_label.groupby(["run_id", "measurement"])["n"].sum() == 80).all()

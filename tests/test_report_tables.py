@@ -11,7 +11,14 @@ from scipy import stats
 
 import report_synth as rs
 from contested.errors import ContestedError
-from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
+from contested.report.tables import (
+    key_table,
+    noise_table,
+    paired_table,
+    rank_table,
+    rho_table,
+    unlearning_table,
+)
 
 
 def _stats(rhos: dict[tuple, list[float]]) -> pd.DataFrame:
@@ -100,6 +107,29 @@ def test_key_table_one_row_per_run():
     assert len(t.display) == len(st)
     first = st.iloc[0]
     assert t.display["ρ [95% CI]"].iloc[0] == f"{first.rho:.3f} [{first.ci_low:.3f}, {first.ci_high:.3f}]"
+
+
+def test_key_table_shows_majority_rate_beside_accuracy():
+    st = rs.run_stats()
+    runs = pd.DataFrame({"run_id": st["run_id"].unique()}).assign(
+        val_accuracy=0.55, heldout_accuracy=0.7, majority_rate=0.521)
+    shown = key_table(st, runs).display
+    assert (shown["majority rate"] == "0.521").all() and (shown["val. acc."] == "0.550").all()
+
+
+def test_paired_table_orders_ranks_and_signs_the_difference():
+    paired = pd.DataFrame({
+        "model": ["m", "m"], "dataset": ["d", "d"], "rank": [16, 4], "n_items": [1211, 1211],
+        "n_runs_a": [2, 2], "n_runs_b": [2, 2], "rho_a": [0.30, 0.25], "rho_b": [0.2, 0.2],
+        "diff": [0.10, 0.05], "ci_low": [0.04, -0.01], "ci_high": [0.16, 0.11], "p_value": [0.002, 0.09],
+    })
+    t = paired_table(paired)
+    assert t.display["Method"].tolist() == ["LoRA r=4", "LoRA r=16"]
+    assert t.display["Δρ (LoRA − full) [95% CI]"].tolist() == ["+0.050 [-0.010, +0.110]",
+                                                              "+0.100 [+0.040, +0.160]"]
+    assert t.display["seeds (LoRA / full)"].iloc[0] == "2 / 2" and t.display["items"].iloc[0] == "1,211"
+    with pytest.raises(ContestedError, match="missing column"):
+        paired_table(paired.drop(columns="ci_low"))
 
 
 def test_renderings_markdown_latex_html_csv(tmp_path):

@@ -1,4 +1,4 @@
-"""``contested.train.run``: run directory contents, determinism, resume/no-op/force, interrupted runs."""
+"""``contested.train.run`` (module ``contested.train.pipeline``): run directory contents, determinism, resume/no-op/force, interrupted runs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from contested.data import DataConfig
 from contested.errors import ContestedError
 from contested.models import MethodConfig, build_tiny_model_dir
 from contested.train.config import RecordConfig, RunConfig, TrainConfig
-from contested.train.run import run
-from train_helpers import one_thread  # noqa: F401
+from contested.train.pipeline import run
+from train_helpers import one_thread, single_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,7 +57,8 @@ def finished(tiny_bert_dir, tmp_path_factory):
     """One finished run, shared: (config, runs_dir, run_dir)."""
     cfg = small_config(tiny_bert_dir, device_batch_size=4)
     runs = tmp_path_factory.mktemp("runs")
-    return cfg, runs, run(cfg, runs_dir=runs, progress=False)
+    with single_thread():  # module fixtures start before the tests' one_thread
+        return cfg, runs, run(cfg, runs_dir=runs, progress=False)
 
 
 def test_run_directory_holds_every_artefact_consistently(finished):

@@ -11,7 +11,7 @@ import pytest
 from contested.data import DataConfig
 from contested.models import MethodConfig
 from contested.train.config import RecordConfig, RunConfig, TrainConfig
-from contested.train.run import run
+from contested.train.pipeline import run
 from train_helpers import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ import pytest
 
 from contested.errors import ContestedError
 from contested.train.config import RecordConfig, RunConfig, TrainConfig
-from contested.train.run import run
+from contested.train.pipeline import run
 from contested.train.trainer import training_arguments
 
 

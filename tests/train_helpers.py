@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -73,10 +74,23 @@ def quiet(trainer):
     return trainer
 
 
+@contextlib.contextmanager
+def single_thread():
+    """Torch on one thread, restored afterwards.
+
+    Runs are byte-identical only at the same thread count (the BLAS reduction order depends on it),
+    so module-scoped fixtures that train a run to compare against use this too.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=False)
 def one_thread():
     """Tiny models run ~30× faster on one thread than on two contended ones; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with single_thread():
+        yield

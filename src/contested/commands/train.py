@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
             typer.echo(str(Path(kwargs["runs_dir"]) / cfg.digest()))
             return
-        from contested.train.run import run
+        from contested.train.pipeline import run
         from contested.train.rundir import is_finished
 
         target = Path(kwargs["runs_dir"]) / cfg.digest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,8 @@ class DataConfig(Config):
         Data folder; None → ``$CONTESTED_DATA_DIR`` → user cache.
     """
 
+    section: ClassVar[str] = "data"
+
     dataset: str = "chaosnli-snli"
     bulk_source: str | None = None
     bulk: int = 20_000
@@ -65,6 +68,7 @@ class DataConfig(Config):
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.training_label not in TRAINING_LABELS:
             raise ContestedError(f"data.training_label must be one of {', '.join(TRAINING_LABELS)}, "
                                  f"got '{self.training_label}'")

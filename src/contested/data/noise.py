@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,8 @@ class NoiseConfig(Config):
         fixed points. None: ``c → (c + 1) mod K``.
     """
 
+    section: ClassVar[str] = "data.noise"
+
     rate: float = 0.0
     kind: str = "symmetric"
     bins: tuple[str, ...] | None = ("clean",)
@@ -66,21 +69,11 @@ class NoiseConfig(Config):
     pair_map: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        rate = self.rate
-        if isinstance(rate, str):  # YAML 1.1 reads 3e-1 as text; the CLI passes text too
-            try:
-                rate = float(rate)
-            except ValueError:
-                pass
-        if isinstance(self.seed, str) and self.seed.strip().lstrip("-").isdigit():
-            object.__setattr__(self, "seed", int(self.seed))
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
-            raise ContestedError(f"data.noise.rate must be a share between 0 and 1 (e.g. 0.3 for 30 %), got {rate!r}")
-        object.__setattr__(self, "rate", float(rate))
+        super().__post_init__()  # rate and seed given as text (YAML 1.1, the CLI) become numbers
+        if not 0.0 <= self.rate <= 1.0:
+            raise ContestedError(f"data.noise.rate must be a share between 0 and 1 (e.g. 0.3 for 30 %), got {self.rate!r}")
         if self.kind not in NOISE_KINDS:
             raise ContestedError(f"data.noise.kind must be one of {', '.join(NOISE_KINDS)}, got '{self.kind}'")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ContestedError(f"data.noise.seed must be an integer, got {self.seed!r}")
         if isinstance(self.bins, str):
             object.__setattr__(self, "bins", (self.bins,))
         elif isinstance(self.bins, list):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -50,6 +50,8 @@ class DemoConfig(Config):
     out : str
         Output folder: ``runs/``, ``analysis/`` and ``report/`` go under it.
     """
+
+    section: ClassVar[str] = "demo"
 
     model: str = "minilm-l6"
     dataset: str = "chaosnli-snli"

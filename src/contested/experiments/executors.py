@@ -1,7 +1,7 @@
 """Executors run a sweep's pending runs: ``local`` (sequential, in this process) or ``ray``.
 
 Every executor calls the same :func:`execute_run`, which trains one run into
-``runs_dir/<run_id>/`` through :func:`contested.train.run.run` (``DONE`` written last, atomic
+``runs_dir/<run_id>/`` through :func:`contested.train.run` (``DONE`` written last, atomic
 rename) and turns an exception into an ``ERROR`` record instead of stopping the sweep. Only
 interrupts (Ctrl-C, ``SystemExit``) stop a sweep; a killed sweep leaves no finished-looking
 directory, so running it again picks up exactly the runs without ``DONE``.
@@ -77,7 +77,7 @@ def execute_run(run: PlannedRun, *, runs_dir: str | os.PathLike, force: bool = F
     RunOutcome
         ``done`` or ``failed`` with the error. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
     """
-    from contested.train.run import run as train_run
+    from contested.train.pipeline import run as train_run
 
     started = time.perf_counter()
     try:

@@ -31,7 +31,7 @@ import hashlib
 import itertools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from contested.config import Config
 from contested.errors import ContestedError, located
@@ -67,15 +67,16 @@ class Resources(Config):
         GPUs per run; fractions share a GPU between small runs (e.g. 0.5).
     """
 
+    section: ClassVar[str] = "resources"
+
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # numbers given as text become floats; True/False are refused
         for name in ("num_cpus", "num_gpus"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ContestedError(f"resources.{name} must be a number ≥ 0, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            if getattr(self, name) < 0:
+                raise ContestedError(f"resources.{name} must be a number ≥ 0, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import ClassVar
 
 from torch import nn
 
@@ -54,6 +55,8 @@ class MethodConfig(Config):
         Weight-decomposed LoRA (DoRA): adds a trainable magnitude vector per adapted weight.
     """
 
+    section: ClassVar[str] = "method"
+
     method: str = "lora"
     rank: int = 4
     alpha: float | None = None
@@ -63,6 +66,7 @@ class MethodConfig(Config):
     use_dora: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.target_modules, str):
             parts = tuple(t.strip() for t in self.target_modules.split(",") if t.strip())
             object.__setattr__(self, "target_modules", parts)

@@ -21,7 +21,14 @@ from contested.io import write_table
 from contested.report.conditions import sort_conditions
 from contested.report.render import ReportTable
 from contested.report.runs import Run, runs_table
-from contested.report.tables import key_table, noise_table, rank_table, rho_table, unlearning_table
+from contested.report.tables import (
+    key_table,
+    noise_table,
+    paired_table,
+    rank_table,
+    rho_table,
+    unlearning_table,
+)
 from contested.stats import (
     bin_means,
     correct_across_conditions,
@@ -207,6 +214,8 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
     lora = stats[(stats["method"] == "lora") & stats["rank"].notna()]
     if lora["rank"].nunique() > 1:
         tables.append(rank_table(stats, metric=metric))
+    if not paired.empty:
+        tables.append(paired_table(paired, metric=metric))
     if not noise.empty:
         tables.append(noise_table(noise, stats, metric=metric))
     return Analysis(runs=list(runs), runs_table=table, item_metrics=metrics, run_stats=stats,

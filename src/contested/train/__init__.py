@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "run": "contested.train.run",  # the module is callable, see run._CallableModule
+    "run": "contested.train.pipeline",
     "RunConfig": "contested.train.config",
     "TrainConfig": "contested.train.config",
     "RecordConfig": "contested.train.config",

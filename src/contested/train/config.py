@@ -12,7 +12,7 @@ docstrings below double as the CLI help.
 from __future__ import annotations
 
 import dataclasses
-import typing
+from typing import ClassVar
 
 from contested.config import Config
 from contested.data import DataConfig
@@ -27,45 +27,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 def _fail(field: str, message: str) -> ContestedError:
     flag = "--" + field.rsplit(".", 1)[-1].replace("_", "-")
     return ContestedError(f"field '{field}' ({flag}): {message}")
-
-
-def _coerce_fields(cfg: Config, prefix: str) -> None:
-    """Coerce YAML/CLI scalars to the annotated type (YAML reads ``1e-4`` as a string).
-
-    Frozen dataclasses cannot assign normally, hence ``object.__setattr__``.
-    """
-    hints = typing.get_type_hints(type(cfg))
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        hint = hints[f.name]
-        args = typing.get_args(hint)
-        optional = type(None) in args
-        base = next((a for a in args if a is not type(None)), hint) if args else hint
-        if value is None:
-            if not optional:
-                raise _fail(f"{prefix}.{f.name}", "is required (got null)")
-            continue
-        try:
-            if base is bool:
-                if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
-                    value = value.lower() in {"true", "1", "yes"}
-                elif not isinstance(value, bool):
-                    raise TypeError
-            elif base is int:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise TypeError
-                value = int(value)
-            elif base is float:
-                if isinstance(value, bool):
-                    raise TypeError
-                value = float(value)
-            elif base is str and not isinstance(value, str):
-                raise TypeError
-        except (TypeError, ValueError):
-            raise _fail(
-                f"{prefix}.{f.name}", f"expected {getattr(base, '__name__', base)}, got {value!r}"
-            ) from None
-        object.__setattr__(cfg, f.name, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +84,8 @@ class TrainConfig(Config):
         so; CPUs: compile time rarely pays off at these run lengths).
     """
 
+    section: ClassVar[str] = "train"
+
     lr: float = 2e-5
     weight_decay: float = 0.01
     batch_size: int = 32
@@ -147,7 +110,7 @@ class TrainConfig(Config):
     torch_compile: bool = False
 
     def __post_init__(self) -> None:
-        _coerce_fields(self, "train")
+        super().__post_init__()
         if self.lr <= 0:
             raise _fail("train.lr", f"must be > 0 (got {self.lr}); e.g. 2e-5")
         if self.weight_decay < 0:
@@ -212,6 +175,8 @@ class RecordConfig(Config):
         Score the held-out bulk items at every epoch end (task accuracy in metrics.json).
     """
 
+    section: ClassVar[str] = "record"
+
     snapshot_every: int = 100
     snapshot_start: bool = True
     snapshot_epoch_end: bool = True
@@ -220,7 +185,7 @@ class RecordConfig(Config):
     heldout_eval: bool = True
 
     def __post_init__(self) -> None:
-        _coerce_fields(self, "record")
+        super().__post_init__()
         if self.snapshot_every < 1:
             raise _fail(
                 "record.snapshot_every",
@@ -251,6 +216,8 @@ class RunConfig(Config):
         Snapshot schedule and what is recorded.
     """
 
+    section: ClassVar[str] = "run"
+
     model: str = "minilm-l6"
     method: MethodConfig = dataclasses.field(default_factory=MethodConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -258,6 +225,7 @@ class RunConfig(Config):
     record: RecordConfig = dataclasses.field(default_factory=RecordConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not isinstance(self.model, str) or not self.model.strip():
             raise _fail("model", "must name a model (e.g. minilm-l6, roberta-base or a folder)")
         for name, cls in (("method", MethodConfig), ("data", DataConfig),

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
-import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -298,17 +296,3 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
         "uses_cpu": use_cpu(train.device),
     })
 
-
-class _CallableModule(types.ModuleType):
-    """``contested.train.run`` is both this module and the function ``run``.
-
-    Importing a submodule binds it on its package, replacing the lazily exported function of the
-    same name; making the module callable keeps ``from contested.train import run; run(cfg)``
-    working whichever happened first (``from contested.train.run import run`` works too).
-    """
-
-    def __call__(self, config: RunConfig, **kwargs: Any) -> Path:
-        return run(config, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
