@@ -136,7 +136,7 @@ def test_other_shipped_sweeps_expand(name, n):
         seeds = {(r.config.model, r.config.train.seed) for r in runs}
         assert {s for m, s in seeds if m == "minilm-l6"} == {42, 123}
         assert all(s == 42 for m, s in seeds if m != "minilm-l6")
-        assert {r.config.train.lr for r in runs if r.config.method.method == "lora"} == {1e-3}
+        assert {r.config.train.lr for r in runs if r.config.method.method == "lora"} == {2e-3}
         assert {r.config.train.lr for r in runs if r.config.method.method == "full"} == {1e-4}
     if name == "noise":
         assert sorted({r.config.data.noise.rate for r in runs}) == [0.0, 0.3, 0.6]
