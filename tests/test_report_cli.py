@@ -149,7 +149,7 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     assert problems == []
     assert dom.stdout.count("<img ") == len(list((report_dir / "figures").glob("*.png")))
     # key results, Table 1, Table 2 and the noise table, parsed into the live DOM
-    assert dom.stdout.count('<table class="dataframe data">') == 4
+    assert dom.stdout.count('<table class="dataframe data">') == 5  # key, Table 1, Table 2, paired, noise
     assert "Table 1: entropy–AULC correlation by condition" in dom.stdout
     shot = tmp_path / "report.png"
     res = _chromium(f"--screenshot={shot}", "--window-size=1400,2000", page)
