@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -13,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from contested.data import DataConfig
 from contested.errors import ContestedError
 from contested.experiments import count_states, load_sweep, plan_states, sweep_runs, write_error
 from contested.experiments.manifest import conditions, write_manifest
@@ -22,7 +20,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 STUDY_MODELS = {"roberta-base", "bert-base-uncased", "distilbert-base-uncased", "microsoft/deberta-v3-base",
                 "Qwen/Qwen2.5-1.5B", "Qwen/Qwen2.5-3B"}
-WIRED = "noise" in {f.name for f in dataclasses.fields(DataConfig)}
 
 GRID = """
 name: demo
@@ -124,10 +121,6 @@ def test_paper_sweep_is_the_studys_25_conditions_times_3_seeds():
 @pytest.mark.parametrize(("name", "n"), [("rank-sweep", 12), ("alphanli", 3), ("soft-labels", 6),
                                          ("cpu-repro", 15), ("noise", 9)])
 def test_other_shipped_sweeps_expand(name, n):
-    if name == "noise" and not WIRED:
-        with pytest.raises(ContestedError, match=r"noise.yaml:\d+: unknown run-config key 'data.noise"):
-            load_sweep(CONFIGS / "noise.yaml")
-        pytest.skip("DataConfig has no noise section yet (the lead wires contested.data.noise in)")
     runs = load_sweep(CONFIGS / f"{name}.yaml").runs
     assert len(runs) == n
     if name == "rank-sweep":

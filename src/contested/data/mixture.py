@@ -72,12 +72,12 @@ class DataConfig(Config):
         if self.training_label not in TRAINING_LABELS:
             raise ContestedError(f"data.training_label must be one of {', '.join(TRAINING_LABELS)}, "
                                  f"got '{self.training_label}'")
-        if not 0.0 < float(self.tracked_fraction) < 1.0:
+        if not 0.0 < self.tracked_fraction < 1.0:
             raise ContestedError(f"data.tracked_fraction must be between 0 and 1, got {self.tracked_fraction}")
         for name in ("bulk", "heldout"):
-            if int(getattr(self, name)) < 0:
+            if getattr(self, name) < 0:
                 raise ContestedError(f"data.{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_tracked is not None and int(self.max_tracked) < 3:
+        if self.max_tracked is not None and self.max_tracked < 3:
             raise ContestedError(f"data.max_tracked must be at least 3 (one item per bin), got {self.max_tracked}")
 
 

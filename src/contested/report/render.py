@@ -41,6 +41,12 @@ def fmt_mean_std(mean: object, std: object, digits: int = 3, *, signed: bool = F
     return f"{text} ± {float(std):.{digits}f}"  # type: ignore[arg-type]
 
 
+def fmt_ci(values: pd.Series, low: pd.Series, high: pd.Series, *, signed: bool = False) -> list[str]:
+    """``value [low, high]`` per row: an estimate with its confidence interval."""
+    return [f"{fmt_num(v, signed=signed)} [{fmt_num(lo, signed=signed)}, {fmt_num(hi, signed=signed)}]"
+            for v, lo, hi in zip(values, low, high, strict=True)]
+
+
 def fmt_p(value: object) -> str:
     """A p-value with two significant digits (``< 1e-300`` for underflow to zero)."""
     if fmt_num(value) == MISSING:

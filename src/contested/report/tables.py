@@ -20,7 +20,7 @@ from contested.report.conditions import (
     present_columns,
     sort_conditions,
 )
-from contested.report.render import MISSING, ReportTable, fmt_mean_std, fmt_num, fmt_p
+from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_mean_std, fmt_num, fmt_p
 from contested.report.style import metric_name
 from contested.stats import seed_aggregate
 
@@ -113,8 +113,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         **_condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
         f"ρ(H, {metric_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
-        "pooled ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]" for r, lo, hi in
-                              zip(data["rho_pooled"], data["pooled_ci_low"], data["pooled_ci_high"], strict=True)],
+        "pooled ρ [95% CI]": fmt_ci(data["rho_pooled"], data["pooled_ci_low"], data["pooled_ci_high"]),
         "partial ρ": [fmt_mean_std(m, s) for m, s in zip(data["partial_rho_mean"], data["partial_rho_std"], strict=True)],
         "val. acc.": [fmt_mean_std(m, s) for m, s in zip(data["val_accuracy_mean"], data["val_accuracy_std"], strict=True)],
         "majority rate": data["majority_rate_mean"].map(fmt_num),
@@ -315,8 +314,7 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         **({"noise": data["noise_rate"].map(lambda v: f"{float(v):.0%}")}
            if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any() else {}),
         "n": data["n"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
-        "ρ [95% CI]": [f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
-                       for r, lo, hi in zip(data["rho"], data["ci_low"], data["ci_high"], strict=True)],
+        "ρ [95% CI]": fmt_ci(data["rho"], data["ci_low"], data["ci_high"]),
         "p": data["p_value"].map(fmt_p),
         "partial ρ": data["partial_rho"].map(fmt_num),
         "Δℓ clean": data["mean_delta_clean"].map(lambda v: fmt_num(v, signed=True)),
@@ -363,8 +361,7 @@ def paired_table(paired: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
         "seeds (LoRA / full)": [f"{int(a)} / {int(b)}" for a, b in zip(data["n_runs_a"], data["n_runs_b"], strict=True)],
         "ρ LoRA": data["rho_a"].map(fmt_num),
         "ρ full FT": data["rho_b"].map(fmt_num),
-        "Δρ (LoRA − full) [95% CI]": [f"{fmt_num(d, signed=True)} [{fmt_num(lo, signed=True)}, {fmt_num(hi, signed=True)}]"
-                                      for d, lo, hi in zip(data["diff"], data["ci_low"], data["ci_high"], strict=True)],
+        "Δρ (LoRA − full) [95% CI]": fmt_ci(data["diff"], data["ci_low"], data["ci_high"], signed=True),
         "p": data["p_value"].map(fmt_p),
     })
     return ReportTable(
