@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contested.data.loaders._common import check_file
+from contested.data.loaders._common import check_file, open_text
 from contested.data.loaders.chaosnli import load_chaosnli
 from contested.data.loaders.generic import load_generic
 from contested.data.loaders.lewidi import TASKS as LEWIDI_TASKS
@@ -68,7 +68,7 @@ def load_file(path: str | Path, *, fmt: str | None = None) -> tuple[pd.DataFrame
 
 def _first_record(path: Path) -> dict | None:
     # Only a peek: a bad first line is reported (with its line number) by the real loader.
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path, errors="replace") as fh:
         for line in fh:
             if line.strip():
                 try:

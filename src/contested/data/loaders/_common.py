@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -18,6 +19,9 @@ NLI_CODES: dict[str, int] = {
     "entailment": 0, "e": 0, "neutral": 1, "n": 1, "contradiction": 2, "c": 2,
 }
 RAW_COLUMNS = ("item_id", "premise", "hypothesis", "label_counts", "old_label")
+# UTF-8 with or without the byte-order mark that Excel ("CSV UTF-8"), Notepad and PowerShell write;
+# decoding with plain "utf-8" would keep U+FEFF in the first header name or first JSON line.
+TEXT_ENCODING = "utf-8-sig"
 
 
 def check_file(path: str | Path) -> Path:
@@ -34,10 +38,17 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
+def open_text(path: str | Path, *, errors: str = "strict") -> TextIO:
+    """Open a user's text file: UTF-8 with or without a BOM, LF / CRLF / CR line ends all read as LF."""
+    # newline=None (universal newlines): CRLF never leaves a stray "\r" in the last field or cell.
+    return open(path, encoding=TEXT_ENCODING, errors=errors, newline=None)
+
+
 def read_text(path: Path) -> str:
-    """The file's text (UTF-8); a non-UTF-8 or whitespace-only file is an error."""
+    """The file's text (UTF-8, BOM dropped, line ends as LF); a non-UTF-8 or whitespace-only file is an error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_text(path) as fh:
+            text = fh.read()
     except UnicodeDecodeError as exc:
         raise located(path, f"is not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
     if not text.strip():
@@ -48,7 +59,9 @@ def read_text(path: Path) -> str:
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSON Lines file."""
     text = read_text(check_file(path))
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on LF only (line ends are normalised): str.splitlines would also break at U+2028, U+0085
+    # or form feeds, which JSON allows inside strings, and shift every later line number.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -68,7 +81,8 @@ def iter_csv(path: Path, *, delimiter: str = ",", header: bool = True,
     unparsable line and raises with its line number.
     """
     text = read_text(check_file(path))
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, quoting=quoting, strict=True)
+    # StringIO yields lines split on LF only (see iter_jsonl), so reader.line_num is the editor's line.
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting, strict=True)
     names: list[str] | None = None
     width: int | None = None
     try:
