@@ -8,7 +8,6 @@ pair about equally, so the ratio is far steadier than either time.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ import torch
 
 from contested.data import DataConfig, build_mixture
 from contested.models import MethodConfig, load_for_classification, resolve_model
+from contested.rundir import METRICS, read_json
 from contested.train import RecordConfig, RunConfig, TrainConfig, run
 from contested.train.data import encode_texts
 
@@ -45,7 +45,7 @@ def timed_run(config: RunConfig, runs_dir: Path) -> dict[str, Any]:
     model loading or writing the run directory) is the time compared.
     """
     run_dir = run(config, runs_dir=runs_dir, force=True, progress=False)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read_json(run_dir, METRICS)
     metrics["run_dir"] = str(run_dir)
     return metrics
 

@@ -38,6 +38,7 @@ from scipy import stats
 from contested.dynamics import item_metrics
 from contested.io import write_json
 from contested.provenance import environment_info
+from contested.rundir import DYNAMICS, ITEMS
 from contested.stats import run_statistics
 from contested.train import RunConfig
 
@@ -53,8 +54,8 @@ def configs(args: argparse.Namespace) -> dict[str, RunConfig]:
 
 def aulc_table(run_dir: str) -> pd.DataFrame:
     """Per-item snapshot metrics of the tracked items of one run."""
-    dyn = pd.read_parquet(Path(run_dir) / "dynamics.parquet")
-    items = pd.read_parquet(Path(run_dir) / "items.parquet")
+    dyn = pd.read_parquet(Path(run_dir) / DYNAMICS)
+    items = pd.read_parquet(Path(run_dir) / ITEMS)
     m = item_metrics(dyn, items)
     return m[m.split == "tracked"].set_index("item_id")
 

@@ -21,8 +21,9 @@ from transformers import TrainerCallback
 from typer.testing import CliRunner
 
 from contested.cli import app
-from contested.experiments import LocalExecutor, load_sweep, plan_sweep, read_error, run_sweep
+from contested.experiments import LocalExecutor, load_sweep, plan_sweep, run_sweep
 from contested.models import build_tiny_model_dir
+from contested.rundir import read_error
 
 REPO = Path(__file__).resolve().parents[1]
 

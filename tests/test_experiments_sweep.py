@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from contested.errors import ContestedError
-from contested.experiments import count_states, load_sweep, plan_states, sweep_runs, write_error
-from contested.experiments.manifest import conditions, write_manifest
+from contested.experiments import load_sweep, sweep_runs
+from contested.experiments.manifest import write_manifest
+from contested.rundir import conditions, count_states, plan_states, write_error
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

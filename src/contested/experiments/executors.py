@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from contested.errors import ContestedError
-from contested.experiments.plan import write_error
 from contested.experiments.sweep import PlannedRun
+from contested.rundir import write_error
 
 OnStart = Callable[[PlannedRun], None]
 OnFinish = Callable[["RunOutcome"], None]

@@ -3,7 +3,8 @@
 Running a sweep writes ``<runs_dir>/sweeps/<name>.json``: the sweep file's text and SHA-256 and,
 per run, its id, label, axis values and resolved config. :func:`sweep_runs` turns a sweep
 directory into one row per run with its status and condition columns, so ``contested report``
-and ``contested analyze`` can group seeds into conditions without re-reading YAML.
+and ``contested analyze`` can group seeds into conditions without re-reading YAML. The run
+directories themselves (file names, state, conditions) are :mod:`contested.rundir`'s.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from contested.experiments.plan import DONE, ERROR, read_error, run_state
 from contested.io import write_json
+from contested.rundir import DONE, ERROR, MANIFEST_DIR, conditions, recorded_config, run_state
 
 if TYPE_CHECKING:
     from contested.experiments.sweep import Sweep
 
-MANIFEST_DIR = "sweeps"
 #: Columns of :func:`sweep_runs` (condition columns follow ``docs/ARCHITECTURE.md``'s per-run table).
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "sweep", "label", "status", "error", "path", "model", "method", "rank", "dataset", "seed",
@@ -46,27 +46,6 @@ def write_manifest(sweep: Sweep, *, runs_dir: str | os.PathLike) -> Path:
                   "resources": r.resources.to_dict(), "config": r.config.to_dict()} for r in sweep.runs],
     }
     return write_json(manifest_path(runs_dir, sweep.name), record)
-
-
-def conditions(config: dict[str, Any]) -> dict[str, Any]:
-    """Condition columns of a run from its ``config.json`` dict.
-
-    ``rank`` is the LoRA rank for ``lora`` runs and None otherwise (full fine-tuning and IA³ have
-    no rank); ``noise_rate`` is 0.0 for runs without noise (or from before noise existed).
-    """
-    method = config.get("method") or {}
-    data = config.get("data") or {}
-    train = config.get("train") or {}
-    noise = data.get("noise") or {}
-    return {
-        "model": config.get("model"), "method": method.get("method"),
-        "rank": method.get("rank") if method.get("method") == "lora" else None,
-        "dataset": data.get("dataset"), "seed": train.get("seed"),
-        "training_label": data.get("training_label"), "soft_labels": train.get("soft_labels"),
-        "noise_kind": noise.get("kind") if noise.get("rate") else None,
-        "noise_rate": float(noise.get("rate") or 0.0), "lr": train.get("lr"),
-        "bulk": data.get("bulk"), "epochs": train.get("epochs"),
-    }
 
 
 def sweep_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
@@ -94,7 +73,7 @@ def sweep_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
         for child in sorted(root.iterdir()):
             if child.is_dir() and not child.name.startswith(".") and child.name != MANIFEST_DIR and (
                     (child / DONE).is_file() or (child / ERROR).is_file()) and child.name not in rows:
-                config = _read_json(child / "config.json") or (read_error(child) or {}).get("config") or {}
+                config = recorded_config(child)
                 rows[child.name] = {"run_id": child.name, "sweep": None, "label": "", **conditions(config)}
     for run_id, row in rows.items():
         state = run_state(root, run_id)
@@ -102,11 +81,4 @@ def sweep_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()), columns=list(RUN_COLUMNS))
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-__all__ = ["MANIFEST_DIR", "RUN_COLUMNS", "conditions", "manifest_path", "sweep_runs", "write_manifest"]
+__all__ = ["RUN_COLUMNS", "manifest_path", "sweep_runs", "write_manifest"]

@@ -15,8 +15,8 @@ from typing import Any
 
 from contested.experiments.executors import Executor, OnFinish, OnStart, RunOutcome, make_executor
 from contested.experiments.manifest import write_manifest
-from contested.experiments.plan import RunState, Status, plan_states
 from contested.experiments.sweep import PlannedRun, Sweep
+from contested.rundir import RunState, Status, plan_states
 
 
 @dataclasses.dataclass(frozen=True)

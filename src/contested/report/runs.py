@@ -1,14 +1,14 @@
 """Find finished run directories and load their files (pure pandas/json, no torch).
 
-A run directory (``docs/ARCHITECTURE.md``) holds ``config.json``, ``env.json``, ``items.parquet``,
-``dynamics.parquet``, ``metrics.json`` and, written last, ``DONE``. Only directories with ``DONE``
-are runs; anything else (a run still training, a crashed one) is skipped and counted.
+A run directory (:mod:`contested.rundir`, which owns the file names) holds ``config.json``,
+``env.json``, ``items.parquet``, ``dynamics.parquet``, ``metrics.json`` and, written last,
+``DONE``. Only directories with ``DONE`` are runs; anything else (a run still training, a crashed
+one) is skipped and counted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,11 +19,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from contested.errors import ContestedError, located
-from contested.experiments.manifest import conditions as sweep_conditions
 from contested.report.conditions import sort_conditions
-
-DONE = "DONE"
-RUN_FILES: tuple[str, ...] = ("config.json", "env.json", "items.parquet", "dynamics.parquet", "metrics.json")
+from contested.rundir import (
+    CONFIG,
+    DONE,
+    DYNAMICS,
+    ENV,
+    ITEMS,
+    METRICS,
+    RUN_FILES,
+    conditions,
+    find_finished,
+    read_config,
+    read_json,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,25 +96,14 @@ def find_runs(paths: Iterable[str | os.PathLike]) -> list[Path]:
         if not path.is_dir():
             raise located(path, "is not a directory; pass a run directory or a folder of runs")
         # Hidden folders are runs still being built (runs/.<digest>.partial-<pid>/): never read them.
-        here = sorted(p.parent for p in path.rglob(DONE)
-                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1]))
+        here = find_finished(path)
         if not here:
-            unfinished = [p for p in path.rglob("config.json")]
+            unfinished = [p for p in path.rglob(CONFIG)]
             hint = (f"{len(unfinished)} run dir(s) without DONE (unfinished or crashed); "
                     "finish or rerun them" if unfinished else "run `contested train` or a sweep first")
             raise located(path, f"no finished runs (no directory with a DONE file) under it; {hint}")
         found.update(p.resolve() for p in here)
     return sorted(found)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise located(path, f"not valid JSON ({exc.msg}); the run is damaged, rerun it", line=exc.lineno) from None
-    if not isinstance(data, dict):
-        raise located(path, "expected a JSON object; the run is damaged, rerun it")
-    return data
 
 
 def _read_parquet(path: Path, *, drop: Sequence[str] = ()) -> pd.DataFrame:
@@ -145,18 +143,18 @@ def load_run(path: str | os.PathLike, *, logits: bool = True) -> Run:
     missing = [name for name in RUN_FILES if not (path / name).is_file()]
     if missing:
         raise located(path, f"finished run lacks {', '.join(missing)}; rerun it with `contested train --force`")
-    dynamics = _read_parquet(path / "dynamics.parquet", drop=() if logits else ("logits",))
+    dynamics = _read_parquet(path / DYNAMICS, drop=() if logits else ("logits",))
     if "run_id" not in dynamics.columns:
-        raise located(path / "dynamics.parquet", "missing column 'run_id'", field="run_id")
+        raise located(path / DYNAMICS, "missing column 'run_id'", field="run_id")
     ids = dynamics["run_id"].astype(str).unique()
     if len(ids) > 1:
-        raise located(path / "dynamics.parquet", f"holds {len(ids)} runs ({', '.join(ids[:3])}); one run per directory")
+        raise located(path / DYNAMICS, f"holds {len(ids)} runs ({', '.join(ids[:3])}); one run per directory")
     run_id = str(ids[0]) if len(ids) else path.name
-    items = _read_parquet(path / "items.parquet")
-    metrics = _read_json(path / "metrics.json")
+    items = _read_parquet(path / ITEMS)
+    metrics = read_json(path, METRICS)
     if metrics.get("label_names"):
         items.attrs["label_names"] = list(metrics["label_names"])
-    return Run(path=path, run_id=run_id, config=_read_json(path / "config.json"), env=_read_json(path / "env.json"),
+    return Run(path=path, run_id=run_id, config=read_config(path), env=read_json(path, ENV),
                metrics=metrics, items=items, dynamics=dynamics)
 
 
@@ -174,8 +172,8 @@ def load_runs(paths: Iterable[str | os.PathLike], *, logits: bool = True) -> lis
 def run_condition(config: dict[str, Any]) -> dict[str, Any]:
     """Condition columns of a run from its ``config.json`` (``RunConfig.to_dict()``).
 
-    The columns are those of :func:`contested.experiments.manifest.conditions` (so a report and
-    a sweep's run table agree), with the data config's ``training_label`` renamed
+    The columns are those of :func:`contested.rundir.conditions` (so a report and a sweep's run
+    table agree), with the data config's ``training_label`` renamed
     ``label_scheme``: in the per-item tables ``training_label`` is each item's label.
 
     Returns
@@ -185,7 +183,7 @@ def run_condition(config: dict[str, Any]) -> dict[str, Any]:
         old | soft), ``soft_labels, noise_kind, noise_rate`` (0.0 without noise), ``lr, bulk,
         epochs``.
     """
-    cond = sweep_conditions(config)
+    cond = conditions(config)
     cond["label_scheme"] = cond.pop("training_label")
     return cond
 

@@ -1,8 +1,8 @@
 """One training run, top to bottom: config → mixture → model → Trainer + recorder → run directory.
 
 ``run(config)`` writes ``runs/<config.digest()>/`` with ``config.json``, ``env.json``,
-``items.parquet``, ``dynamics.parquet``, ``metrics.json`` and, last, ``DONE``
-(see :mod:`contested.train.rundir`). A finished config is a no-op unless ``force=True``.
+``items.parquet``, ``dynamics.parquet``, ``noise.parquet``, ``metrics.json`` and, last, ``DONE``
+(see :mod:`contested.rundir`). A finished config is a no-op unless ``force=True``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from contested.errors import ContestedError
 from contested.io import write_json, write_table
 from contested.models import load_for_classification, resolve_model
 from contested.provenance import environment_info
+from contested.rundir import CONFIG, DYNAMICS, ENV, ITEMS, METRICS, NOISE, building, is_finished
 from contested.train.callbacks import (
     DynamicsCallback,
     HeldoutAccuracyCallback,
@@ -33,7 +34,6 @@ from contested.train.callbacks import (
 from contested.train.config import RunConfig, TrainConfig
 from contested.train.data import DynamicsCollator, class_weights, encode_texts, tokenised_dataset
 from contested.train.recorder import DynamicsRecorder
-from contested.train.rundir import building, is_finished
 from contested.train.snapshot import EvalSet
 from contested.train.trainer import DynamicsTrainer, training_arguments, use_cpu
 
@@ -255,26 +255,26 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
         output = trainer.train()
         train_time = time.perf_counter() - train_start
 
-    recorder.write(tmp / "dynamics.parquet")
+    recorder.write(tmp / DYNAMICS)
     dynamics = recorder.finalize()
     items = pd.concat([mixture.tracked.assign(split="tracked"),
                        mixture.validation.assign(split="validation")], ignore_index=True)
-    write_table(items, tmp / "items.parquet")
-    write_table(mixture.noise, tmp / "noise.parquet")  # flipped training labels (empty without noise)
-    write_json(tmp / "config.json", config.to_dict())
+    write_table(items, tmp / ITEMS)
+    write_table(mixture.noise, tmp / NOISE)  # flipped training labels (empty without noise)
+    write_json(tmp / CONFIG, config.to_dict())
     env = environment_info(mixture.data_files)
     env.update(
         run_id=config.digest(), model_source=spec.source, model_type=spec.model_type,
         seeds={"train": train.seed, "split": config.data.split_seed, "data": config.data.data_seed},
         device=str(trainer.args.device), torch_threads=torch.get_num_threads(),
     )
-    write_json(tmp / "env.json", env)
+    write_json(tmp / ENV, env)
     per_epoch = epoch_metrics(dynamics, dyn_cb.epoch_end_steps_)
     for row in per_epoch:
         row["heldout_accuracy"] = held_cb.accuracy_.get(row["epoch"]) if held_cb else None
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    write_json(tmp / "metrics.json", {
+    write_json(tmp / METRICS, {
         "run_id": config.digest(),
         "epochs": per_epoch,
         "final": per_epoch[-1] if per_epoch else None,
