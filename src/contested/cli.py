@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
-from contested.commands import analysis, data, demo, models, train
+from contested.commands import analysis, console, data, demo, models, train
 from contested.commands import sweep as sweep_command
+from contested.commands import export, score
 from contested.errors import ContestedError
 
 app = typer.Typer(
@@ -28,8 +29,10 @@ train.register(app)
 analysis.register(app)
 demo.register(app)
 sweep_command.register(app)
+score.register(app)
+app.add_typer(export.app, name="export")
 
-_err = Console(stderr=True)
+_err = console(stderr=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="contested", standalone_mode=True)
     except ContestedError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message quotes user input (names, paths, file contents): never read it as markup.
+        _err.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _err.print("[bold red]interrupted[/]")

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+from contested.commands import console, literal
+
+# Run, model and dataset names, metrics and paths are user text: printed literally.
+_out = console()
+_err = console(stderr=True)
 
 Paths = Annotated[
     list[Path],
@@ -55,12 +57,14 @@ def _print_key_table(analysis) -> None:
         "p": disp["p"], "Δℓ\nclean": disp["Δℓ clean"], "Δℓ\ncont.": disp["Δℓ contested"],
         "val\nacc": disp["val. acc."],
     }
-    rich_table = Table(title=f"ρ(annotation entropy, {analysis.metric}) per run\n(tracked items, eval snapshots; Δℓ in nats)",
+    rich_table = Table(title=literal(f"ρ(annotation entropy, {analysis.metric}) per run\n"
+                                     "(tracked items, eval snapshots; Δℓ in nats)"),
                        title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, show_edge=False,
                        pad_edge=False)
     for col in cols:
-        rich_table.add_column(col, justify="left" if col in ("Model", "Dataset", "Method") else "right", no_wrap=True)
-    for row in zip(*(list(map(str, v)) for v in cols.values()), strict=True):
+        rich_table.add_column(literal(col), justify="left" if col in ("Model", "Dataset", "Method") else "right",
+                              no_wrap=True)
+    for row in zip(*(list(map(literal, v)) for v in cols.values()), strict=True):
         rich_table.add_row(*row)
     _out.print(rich_table)
 
@@ -82,7 +86,8 @@ def register(app: typer.Typer) -> None:
         analysis = _analyze(paths, metric=metric, n_boot=n_boot, seed=seed)
         written = write_analysis(analysis, out)
         _print_key_table(analysis)
-        _out.print(f"wrote {len(written)} files to {out}/ (item_metrics, run_statistics, conditions, tables/)")
+        _out.print(literal(f"wrote {len(written)} files to {out}/ (item_metrics, run_statistics, conditions, "
+                           "tables/)"))
 
     @app.command("report")
     def report_cmd(
@@ -103,4 +108,4 @@ def register(app: typer.Typer) -> None:
         with _err.status("drawing figures…"):
             page = write_report(analysis, out, title=title, max_conditions=max_conditions)
         _print_key_table(analysis)
-        _out.print(f"report: {page}")
+        _out.print(literal(f"report: {page}"))

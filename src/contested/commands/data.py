@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from contested.commands import console, literal
 from contested.errors import ContestedError
 
 app = typer.Typer(help="Multi-annotator datasets: sources, annotation entropy, downloads.", no_args_is_help=True)
-_out = Console(highlight=False)
+_out = console()  # dataset names, paths and labels are user text: printed literally
 
 DataDir = Annotated[
     Path | None,
@@ -67,7 +68,7 @@ def entropy(
     names = items.attrs["label_names"]
     unit = unit_name(value)
     summary = bin_summary(items)
-    table = Table(title=f"{name}: {len(items):,} items, {len(names)} classes")
+    table = Table(title=literal(f"{name}: {len(items):,} items, {len(names)} classes"))
     table.add_column("bin")
     table.add_column(f"entropy ({unit})")
     table.add_column("items", justify="right")
@@ -80,11 +81,11 @@ def entropy(
     for (bin_name, row), rng in zip(summary.iterrows(), ranges, strict=True):
         table.add_row(str(bin_name), rng, f"{int(row['items']):,}", f"{row['share_pct']:.1f}%")
     _out.print(table)
-    _out.print(f"classes: {', '.join(names)}; entropy in {unit}: mean {items['entropy'].mean():.3f}, "
-               f"max possible {math.log(len(names), value):.3f}; {bins.value} bins")
+    _out.print(literal(f"classes: {', '.join(names)}; entropy in {unit}: mean {items['entropy'].mean():.3f}, "
+                       f"max possible {math.log(len(names), value):.3f}; {bins.value} bins"))
     if out is not None:
         write_table(items, out)
-        _out.print(f"wrote {len(items):,} items to {out}")
+        _out.print(literal(f"wrote {len(items):,} items to {out}"))
 
 
 @app.command("info")
@@ -101,8 +102,8 @@ def info(data_dir: DataDir = None) -> None:
     )
 
     root = resolve_data_dir(data_dir)
-    _out.print(f"data folder: {root} (from {data_dir_origin(data_dir)})"
-               + ("" if root.is_dir() else " (does not exist yet)"), soft_wrap=True)
+    _out.print(literal(f"data folder: {root} (from {data_dir_origin(data_dir)})"
+                       + ("" if root.is_dir() else " (does not exist yet)")), soft_wrap=True)
     table = Table(title="sources")
     hints: set[str] = set()
     for col in ("name", "kind", "files", "items", "status"):
@@ -115,18 +116,19 @@ def info(data_dir: DataDir = None) -> None:
                 fetch = getattr(source, "fetch", None)
                 if fetch:
                     hints.add(f"missing ChaosNLI files: run `contested data fetch {fetch}`")
-                table.add_row(name, kind, folder, "–", "missing")
+                table.add_row(name, kind, escape(folder), "–", "missing")
                 continue
             try:
                 n = len(load_items(name, data_dir=root) if kind == "items" else load_bulk(name, data_dir=root))
-                table.add_row(name, kind, folder, f"{n:,}", "ok")
+                table.add_row(name, kind, escape(folder), f"{n:,}", "ok")
             except ContestedError as exc:
-                table.add_row(name, kind, folder, "–", f"invalid: {exc}")
+                table.add_row(name, kind, escape(folder), "–", literal(f"invalid: {exc}"))
     _out.print(table)
     for hint in sorted(hints):
-        _out.print(hint, soft_wrap=True)
-    _out.print("Also: any file path (generic CSV/TSV/JSONL, ChaosNLI/SNLI jsonl, LeWiDi json); "
-               "lewidi-* take :train/:dev/:test; bulk sources also take hf:<name>[:<split>] and .jsonl/.csv paths.")
+        _out.print(literal(hint), soft_wrap=True)
+    _out.print(literal("Also: any file path (generic CSV/TSV/JSONL, ChaosNLI/SNLI jsonl, LeWiDi json); "
+                       "lewidi-* take :train/:dev/:test; bulk sources also take hf:<name>[:<split>] and .jsonl/.csv "
+                       "paths."))
 
 
 @app.command("fetch")
@@ -144,4 +146,4 @@ def fetch(
     if what != "chaosnli":
         raise ContestedError(f"cannot fetch '{what}'; fetchable: {', '.join(FETCHABLE)}")
     target = fetch_chaosnli(data_dir=data_dir, url=url or CHAOSNLI_URL, timeout=timeout, force=force)
-    _out.print(f"ChaosNLI v1.0 verified in {target}")
+    _out.print(literal(f"ChaosNLI v1.0 verified in {target}"))

