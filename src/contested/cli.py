@@ -11,9 +11,8 @@ import sys
 import typer
 from rich.text import Text
 
-from contested.commands import analysis, console, data, demo, models, train
+from contested.commands import analysis, console, data, demo, export, models, score, train
 from contested.commands import sweep as sweep_command
-from contested.commands import export, score
 from contested.errors import ContestedError
 
 app = typer.Typer(

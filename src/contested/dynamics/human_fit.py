@@ -1,0 +1,458 @@
+"""How close a model's predicted distribution is to the human (annotator) distribution (no torch).
+
+The per-item scores follow ChaosNLI's published evaluation (Nie, Zhou & Bansal, EMNLP 2020;
+``easonnie/ChaosNLI``, ``src/evaluation/tools.py``) exactly, and add LeWiDi 2023's soft metric:
+
+* the model distribution p̂ is the softmax of the logits (or the given probabilities), with every
+  entry whose absolute value is below 1e-15 set to 1e-15 and the row renormalised
+  (:func:`normalize_prediction`, ChaosNLI's ``normalize_dist``);
+* ``jsd`` = ``scipy.spatial.distance.jensenshannon(p_h, p̂)``: the Jensen–Shannon **distance**
+  (square root of the divergence), natural log, in [0, √ln 2]; a NaN (rounding below zero) is 0,
+  as in ChaosNLI;
+* ``kl`` = ``scipy.stats.entropy(p_h, p̂)`` = KL(p_h ‖ p̂) in **nats**;
+* ``pred_entropy`` = Shannon entropy of p̂ in nats;
+* ``correct`` = predicted label == the item's majority label (``correct_old``: == ``old_label``);
+* ``lewidi_ce`` = −Σ_k p_h,k · ln(clip(p̂_k, 1e-12, 1 − 1e-12) + 1e-9), the LeWiDi 2023
+  cross-entropy of one item (its official score is the mean over items; p̂ as given, unfloored).
+
+:func:`item_scores` computes them for any arrays of distributions; :func:`summarise` averages them
+(overall, per bin, per checkpoint). The training-dynamics views (:func:`human_fit_table`,
+:func:`human_fit_items`, :func:`unlearning_decomposition`, :func:`chaosnli_scores`) and
+``contested score`` all go through these two functions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from contested.errors import ContestedError
+
+#: ChaosNLI's floor on model probabilities (``normalize_dist``), before renormalising.
+FLOOR = 1e-15
+#: LeWiDi 2023 cross-entropy: predictions clipped to (1e-12, 1 − 1e-12), then 1e-9 added in the log.
+LEWIDI_CLIP = 1e-12
+LEWIDI_EPS = 1e-9
+#: Per-item score columns of :func:`item_scores`.
+SCORE_COLUMNS = ("predicted", "hard_label", "correct", "correct_old", "jsd", "kl", "pred_entropy", "lewidi_ce")
+#: Aggregate columns of :func:`summarise`.
+SUMMARY_COLUMNS = ("n", "jsd", "kl", "accuracy", "accuracy_old", "n_old", "pred_entropy", "lewidi_ce", "f1_micro")
+_QUANTITIES = ("jsd", "kl", "pred_entropy", "correct")
+
+
+def _rows(p: np.ndarray | Sequence, name: str) -> np.ndarray:
+    arr = np.asarray(p, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ContestedError(f"{name}: expected a 2-D array (items × classes), got shape {arr.shape}")
+    return arr
+
+
+def softmax(logits: np.ndarray | Sequence, axis: int = -1) -> np.ndarray:
+    """Softmax of logits (``scipy.special.softmax``, in float64).
+
+    Parameters
+    ----------
+    logits
+        Shape ``(n, K)`` (or any shape; normalised along ``axis``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities of the same shape, summing to 1 along ``axis``.
+    """
+    from scipy.special import softmax as _softmax
+
+    return _softmax(np.asarray(logits, dtype=np.float64), axis=axis)
+
+
+def normalize_prediction(p_hat: np.ndarray | Sequence, *, floor: float = FLOOR) -> np.ndarray:
+    """ChaosNLI's ``normalize_dist`` row-wise: entries with \\|p\\| < ``floor`` become ``floor``; rows renormalised.
+
+    Parameters
+    ----------
+    p_hat
+        Shape ``(n, K)``: predicted probabilities.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, K)``, float64, every entry ≥ ``floor`` / (row sum), rows summing to 1.
+    """
+    p = _rows(p_hat, "p_hat")
+    p = np.where(np.abs(p) < floor, floor, p)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def jsd(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence) -> np.ndarray:
+    """ChaosNLI's "JSD": ``scipy.spatial.distance.jensenshannon(p_h, p_hat)`` per row.
+
+    The Jensen–Shannon **distance** (square root of the divergence) with the natural log, so it
+    lies in [0, √ln 2 ≈ 0.833]. Not the divergence and not base 2. A NaN (the divergence
+    rounded below zero for identical rows) is 0, as in ChaosNLI's evaluation.
+
+    Parameters
+    ----------
+    p_h, p_hat
+        Shape ``(n, K)``: human and predicted distributions (each row is normalised by scipy).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``, unit √nats.
+    """
+    from scipy.spatial.distance import jensenshannon
+
+    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
+    _same_shape(a, b)
+    with np.errstate(invalid="ignore"):  # sqrt of a divergence rounded below 0 → NaN → 0 below
+        out = np.atleast_1d(jensenshannon(a, b, axis=1))
+    return np.where(np.isnan(out), 0.0, out)
+
+
+def kl(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence, *, floor: float | None = FLOOR) -> np.ndarray:
+    """ChaosNLI's "KL": ``scipy.stats.entropy(p_h, p_hat)`` = KL(p_h ‖ p_hat) per row, in nats.
+
+    Parameters
+    ----------
+    p_h, p_hat
+        Shape ``(n, K)``.
+    floor
+        ``p_hat`` goes through :func:`normalize_prediction` with this floor first (ChaosNLI's
+        1e-15), so a prediction with a zero where humans put mass gives a large but finite KL.
+        ``None``: ``p_hat`` is used as given (already normalised).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``, nats, ≥ 0.
+    """
+    from scipy.stats import entropy
+
+    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
+    _same_shape(a, b)
+    if floor is not None:
+        b = normalize_prediction(b, floor=floor)
+    return np.atleast_1d(entropy(a, b, axis=1))
+
+
+def prediction_entropy(p_hat: np.ndarray | Sequence) -> np.ndarray:
+    """Shannon entropy of each predicted distribution (``scipy.stats.entropy``), shape ``(n, K)`` → ``(n,)``, nats."""
+    from scipy.stats import entropy
+
+    return np.atleast_1d(entropy(_rows(p_hat, "p_hat"), axis=1))
+
+
+def lewidi_cross_entropy(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence) -> np.ndarray:
+    """LeWiDi 2023's soft score of each item: −Σ_k p_h,k · ln(clip(p̂_k, 1e-12, 1 − 1e-12) + 1e-9).
+
+    The official score is the mean of this over items (the organisers' ``cross_entropy``: the
+    sum over all items and classes divided by the number of items). Shapes ``(n, K)`` → ``(n,)``, nats.
+    """
+    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
+    _same_shape(a, b)
+    return -np.sum(a * np.log(np.clip(b, LEWIDI_CLIP, 1.0 - LEWIDI_CLIP) + LEWIDI_EPS), axis=1)
+
+
+def micro_f1(y_true: np.ndarray | Sequence, y_pred: np.ndarray | Sequence) -> float:
+    """Micro-averaged F1 (``sklearn.metrics.f1_score(..., average="micro")``) of hard labels.
+
+    TP, FP and FN are summed over all classes: F1 = 2·TP / (2·TP + FP + FN). For single-label
+    classification every error is one FP and one FN, so this equals accuracy. NaN for no items.
+    """
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if len(t) == 0:
+        return float("nan")
+    tp = int(np.sum(t == p))
+    fp = fn = len(t) - tp
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def item_scores(
+    p_h: np.ndarray | Sequence,
+    p_hat: np.ndarray | Sequence,
+    *,
+    majority: np.ndarray | Sequence,
+    old_label: np.ndarray | Sequence | None = None,
+    predicted: np.ndarray | Sequence | None = None,
+) -> pd.DataFrame:
+    """Every per-item score of one prediction per item (the one implementation of the metrics).
+
+    Parameters
+    ----------
+    p_h
+        Shape ``(n, K)``: human label distributions (``label_dist``).
+    p_hat
+        Shape ``(n, K)``: predicted probabilities as given (softmax of logits, or a file's).
+    majority
+        Shape ``(n,)``: majority-label class ids.
+    old_label
+        Shape ``(n,)``: original (gold / LeWiDi ``hard_label``) class ids, ``pd.NA``/NaN/None where
+        missing; ``None``: no item has one.
+    predicted
+        Shape ``(n,)``: predicted class ids; ``None`` or −1 entries → argmax of ``p_hat`` (ties → the
+        lowest class index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows, columns :data:`SCORE_COLUMNS`: ``predicted``, ``hard_label`` (old label where present,
+        else majority), ``correct`` (bool, vs majority), ``correct_old`` (float 1/0, NaN without an
+        old label), ``jsd`` (√nats), ``kl``, ``pred_entropy``, ``lewidi_ce`` (nats).
+    """
+    h, raw = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
+    _same_shape(h, raw)
+    n = len(h)
+    floored = normalize_prediction(raw)
+    argmax = np.argmax(raw, axis=1)
+    pred = argmax if predicted is None else np.asarray(predicted, dtype=np.int64)
+    pred = np.where(pred < 0, argmax, pred)
+    maj = np.asarray(majority, dtype=np.int64)
+    old = np.full(n, np.nan) if old_label is None else _float_labels(old_label)
+    has_old = ~np.isnan(old)
+    return pd.DataFrame({
+        "predicted": pred,
+        "hard_label": np.where(has_old, np.nan_to_num(old, nan=-1).astype(np.int64), maj),
+        "correct": pred == maj,
+        "correct_old": np.where(has_old, (pred == old).astype(float), np.nan),
+        "jsd": jsd(h, floored),
+        "kl": kl(h, floored, floor=None),
+        "pred_entropy": prediction_entropy(floored),
+        "lewidi_ce": lewidi_cross_entropy(h, raw),
+    })
+
+
+def summarise(scores: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Average per-item scores (from :func:`item_scores`) over items, per group.
+
+    Parameters
+    ----------
+    scores
+        Per-item scores plus the grouping columns.
+    by
+        Grouping columns (e.g. ``("run_id", "step")`` or ``("bin",)``); empty: one overall row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``by`` columns, then :data:`SUMMARY_COLUMNS`: ``n`` items, mean ``jsd``
+        (ChaosNLI "JSD"), mean ``kl`` (nats, ChaosNLI "KL"), ``accuracy`` vs the majority label
+        (ChaosNLI "New Acc."), ``accuracy_old`` vs ``old_label`` over the ``n_old`` items that have
+        one (ChaosNLI "Old Acc."; NaN if none), mean ``pred_entropy`` (nats), mean ``lewidi_ce``
+        (nats, LeWiDi 2023's soft score) and ``f1_micro`` vs the hard label (LeWiDi's hard score).
+    """
+    by = list(by)
+
+    def one(g: pd.DataFrame) -> dict:
+        n_old = int(g["correct_old"].notna().sum())
+        return {
+            "n": len(g), "jsd": g["jsd"].mean(), "kl": g["kl"].mean(), "accuracy": g["correct"].mean(),
+            "accuracy_old": g["correct_old"].mean() if n_old else float("nan"), "n_old": n_old,
+            "pred_entropy": g["pred_entropy"].mean(), "lewidi_ce": g["lewidi_ce"].mean(),
+            "f1_micro": micro_f1(g["hard_label"].to_numpy(), g["predicted"].to_numpy()),
+        }
+
+    if not by:
+        return pd.DataFrame([one(scores)], columns=list(SUMMARY_COLUMNS))
+    rows = [{**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)), **one(g)}
+            for key, g in scores.groupby(by, sort=True, observed=True)]
+    return pd.DataFrame(rows, columns=[*by, *SUMMARY_COLUMNS])
+
+
+def logits_matrix(values: pd.Series | Sequence) -> np.ndarray:
+    """A column of equal-length logit lists (Arrow list or object) as a float64 ``(n, K)`` array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values) if not isinstance(values, pa.Array | pa.ChunkedArray) else values
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type)):
+        raise ContestedError(f"dynamics table: field 'logits' must hold lists of K numbers, got {arr.type}")
+    if len(arr) == 0:
+        return np.zeros((0, 0))
+    if arr.null_count:
+        raise ContestedError(f"dynamics table: field 'logits' is missing in {arr.null_count} row(s); re-record the run")
+    lengths = np.unique(pc.list_value_length(arr).to_numpy(zero_copy_only=False))
+    if len(lengths) != 1:
+        raise ContestedError(f"dynamics table: field 'logits' has rows of lengths {lengths.tolist()}; all need K entries")
+    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    return flat.reshape(len(arr), int(lengths[0]))
+
+
+def human_fit_table(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement: str = "snapshot") -> pd.DataFrame:
+    """Per item × checkpoint: distance of the model's distribution from the human one.
+
+    Parameters
+    ----------
+    dynamics
+        Long-form dynamics table (docs/ARCHITECTURE.md) with its ``logits`` column (load runs with
+        ``logits=True``); one or many runs.
+    items
+        Item table with ``item_id``, ``label_dist`` and ``majority_label`` (``bin``, ``entropy``,
+        ``old_label`` used when present). With a ``run_id`` column it is joined per run.
+    measurement
+        ``"snapshot"`` (eval mode, default) or ``"inflight"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run × item × checkpoint, sorted by run, item, step: ``run_id, item_id, split,
+        step, progress, bin, entropy`` (nats) ``, majority_label, old_label``, then
+        :data:`SCORE_COLUMNS` (see :func:`item_scores`).
+
+    Raises
+    ------
+    ContestedError
+        Missing columns (``logits`` included), logits of a length other than the items' K, or
+        dynamics items the item table lacks.
+    """
+    need = ("run_id", "item_id", "step", "measurement", "logits")
+    missing = [c for c in need if c not in dynamics.columns]
+    if missing:
+        raise ContestedError(f"dynamics table: missing column(s) {', '.join(missing)}; load the run with "
+                             "logits=True (docs/ARCHITECTURE.md, 'Dynamics table')")
+    dyn = dynamics.loc[dynamics["measurement"] == measurement]
+    if dyn.empty:
+        raise ContestedError(f"dynamics table: no '{measurement}' rows; use measurement='snapshot' or 'inflight'")
+    keep = [c for c in ("run_id", "item_id", "split", "step", "progress") if c in dyn.columns]
+    frame = _join(dyn[keep].reset_index(drop=True), items)
+    p_h = np.stack(frame["label_dist"].map(lambda v: np.asarray(v, dtype=np.float64)).to_numpy())
+    probs = softmax(logits_matrix(dyn["logits"]))
+    if probs.shape[1] != p_h.shape[1]:
+        raise ContestedError(f"dynamics table: logits have {probs.shape[1]} entries but the items have "
+                             f"{p_h.shape[1]} classes; pass the items.parquet of the same run")
+    old = frame["old_label"] if "old_label" in frame.columns else None
+    scores = item_scores(p_h, probs, majority=frame["majority_label"], old_label=old)
+    cols = [c for c in ("run_id", "item_id", "split", "step", "progress", "bin", "entropy", "majority_label",
+                        "old_label") if c in frame.columns]
+    out = pd.concat([frame[cols], scores], axis=1)
+    return out.sort_values(["run_id", "item_id", "step"], kind="stable").reset_index(drop=True)
+
+
+def human_fit_items(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement: str = "snapshot") -> pd.DataFrame:
+    """Per run × item: JSD, KL, prediction entropy and correctness at the first and last checkpoint.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id, item_id, split, bin, entropy, n_checkpoints`` and, for each of ``jsd`` (√nats),
+        ``kl``, ``pred_entropy`` (nats) and ``correct`` (vs the majority label, 1/0):
+        ``initial_<x>``, ``final_<x>`` and ``delta_<x>`` = final − initial. A negative
+        ``delta_jsd`` means the item moved toward its human distribution.
+    """
+    table = human_fit_table(dynamics, items, measurement=measurement)
+    table["correct"] = table["correct"].astype(float)
+    keys = ["run_id", "item_id"]
+    grouped = table.groupby(keys, sort=True)
+    first, last = grouped.head(1).set_index(keys), grouped.tail(1).set_index(keys)
+    meta = [c for c in ("split", "bin", "entropy") if c in table.columns]
+    out = first[meta].copy()
+    out["n_checkpoints"] = grouped.size()
+    for q in _QUANTITIES:
+        out[f"initial_{q}"] = first[q]
+        out[f"final_{q}"] = last[q]
+        out[f"delta_{q}"] = last[q] - first[q]
+    return out.reset_index()
+
+
+def unlearning_decomposition(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str | None = "tracked",
+                             measurement: str = "snapshot") -> pd.DataFrame:
+    """Of the items whose training-label loss rose (Δℓ > 0), how many moved toward / away from humans.
+
+    Δℓ and the bins come from :func:`contested.dynamics.item_metrics` (loss against the label the run
+    tracked, the 100-vote majority in the study); the JSD change from :func:`human_fit_items`.
+    "Toward" = the final JSD to the item's human distribution is below the initial one.
+
+    Parameters
+    ----------
+    split
+        ``"tracked"`` (default), ``"validation"`` or ``None`` (all items).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run × bin (``clean, ambiguous, contested`` and ``all``): ``n_items``,
+        ``n_unlearned`` (Δℓ > 0), ``n_toward`` / ``n_away`` (of those, JSD fell / rose),
+        ``share_toward``, ``share_away`` (of ``n_unlearned``; NaN when 0) and ``mean_delta_jsd``
+        of the un-learned items (√nats).
+    """
+    from contested.dynamics.metrics import item_metrics
+
+    metrics = item_metrics(dynamics, items, measurement=measurement)[["run_id", "item_id", "split", "bin",
+                                                                      "delta_loss", "unlearned"]]
+    fit = human_fit_items(dynamics, items, measurement=measurement)[["run_id", "item_id", "delta_jsd"]]
+    both = metrics.merge(fit, on=["run_id", "item_id"], how="inner", validate="one_to_one")
+    if split is not None:
+        both = both.loc[both["split"] == split]
+    both = both.assign(bin=both["bin"].astype("object"))
+    rows = []
+    for run_id, run in both.groupby("run_id", sort=True):
+        groups = [(str(b), g) for b, g in run.groupby("bin", sort=False)]
+        order = {"clean": 0, "ambiguous": 1, "contested": 2}
+        groups.sort(key=lambda bg: order.get(bg[0], 3))
+        for name, g in [*groups, ("all", run)]:
+            up = g.loc[g["unlearned"].astype(bool)]
+            n_up = len(up)
+            toward, away = int((up["delta_jsd"] < 0).sum()), int((up["delta_jsd"] > 0).sum())
+            rows.append({"run_id": run_id, "bin": name, "n_items": len(g), "n_unlearned": n_up,
+                         "n_toward": toward, "n_away": away,
+                         "share_toward": toward / n_up if n_up else float("nan"),
+                         "share_away": away / n_up if n_up else float("nan"),
+                         "mean_delta_jsd": up["delta_jsd"].mean() if n_up else float("nan")})
+    return pd.DataFrame(rows, columns=["run_id", "bin", "n_items", "n_unlearned", "n_toward", "n_away",
+                                       "share_toward", "share_away", "mean_delta_jsd"])
+
+
+def chaosnli_scores(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str | None = "validation",
+                    by_bin: bool = False, measurement: str = "snapshot") -> pd.DataFrame:
+    """ChaosNLI's scores per run and checkpoint: mean JSD, mean KL, accuracy (new and old labels).
+
+    Parameters
+    ----------
+    split
+        ``"validation"`` (default: items never trained on), ``"tracked"`` or ``None`` (all).
+    by_bin
+        Also group by entropy bin.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run × step (× bin): ``run_id, step`` (``bin``), then :data:`SUMMARY_COLUMNS`
+        (see :func:`summarise`).
+    """
+    table = human_fit_table(dynamics, items, measurement=measurement)
+    if split is not None:
+        table = table.loc[table["split"] == split]
+    return summarise(table, by=["run_id", "step", *(["bin"] if by_bin else [])])
+
+
+def _float_labels(labels: np.ndarray | Sequence) -> np.ndarray:
+    """Class ids with missing entries (pd.NA, None, NaN) as a float array with NaN."""
+    series = pd.to_numeric(pd.Series(list(labels) if not isinstance(labels, pd.Series) else labels.to_numpy()),
+                           errors="coerce")
+    return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ContestedError(f"human and predicted distributions differ in shape: {a.shape} vs {b.shape}")
+
+
+def _join(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    if "item_id" not in items.columns or "label_dist" not in items.columns or "majority_label" not in items.columns:
+        raise ContestedError("item table: needs columns item_id, label_dist and majority_label; "
+                             "pass the run's items.parquet or a load_items table")
+    on = ["run_id", "item_id"] if "run_id" in items.columns else ["item_id"]
+    cols = [c for c in ("label_dist", "majority_label", "old_label", "bin", "entropy") if c in items.columns]
+    table = items[[*on, *cols]]
+    if table.duplicated(on).any():
+        dup = table.loc[table.duplicated(on), "item_id"].iloc[0]
+        raise ContestedError(f"item table: item_id {dup!s} appears twice; add a 'run_id' column for several datasets")
+    merged = frame.merge(table, on=on, how="left", indicator=True, validate="many_to_one")
+    lost = merged["_merge"] == "left_only"
+    if lost.any():
+        raise ContestedError(f"item table: lacks {int(lost.sum())} row(s)' items seen in the dynamics "
+                             f"(e.g. {merged.loc[lost, 'item_id'].iloc[0]!s}); pass the items of the same run")
+    return merged.drop(columns="_merge")
