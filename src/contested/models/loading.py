@@ -7,6 +7,7 @@ randomly initialised head and therefore before peft draws the adapter weights, s
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,13 @@ def load_for_classification(spec: ModelSpec, *, num_labels: int, method: MethodC
     # Some configs keep pad_token_id only on the text sub-config or drop the kwarg; pooling reads it.
     if spec.is_decoder and model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    model = apply_method(model, spec, method)
+    with warnings.catch_warnings():
+        # peft's PeftModel.__init__ reads `model.is_gradient_checkpointing`, a property transformers 5.x
+        # deprecated with a FutureWarning on every LoRA/IA³ load; nothing of ours uses it. Drop once
+        # peft reads `is_activation_checkpointing` instead.
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        model = apply_method(model, spec, method)
     if device is not None:
         model = model.to(device)
     return model, tokenizer
