@@ -13,29 +13,15 @@ See ``docs/training.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from contested._lazy import lazy_exports
 
 _EXPORTS = {
-    "run": "contested.train.pipeline",
-    "RunConfig": "contested.train.config",
-    "TrainConfig": "contested.train.config",
-    "RecordConfig": "contested.train.config",
-    "DynamicsRecorder": "contested.train.recorder",
-    "DynamicsCallback": "contested.train.callbacks",
-    "EvalSet": "contested.train.snapshot",
-    "take_snapshot": "contested.train.snapshot",
-    "InflightLossMixin": "contested.train.trainer",
-    "DynamicsTrainer": "contested.train.trainer",
-    "DynamicsCollator": "contested.train.data",
-    "tokenised_dataset": "contested.train.data",
-    "class_weights": "contested.train.data",
+    "run": "pipeline",
+    "RunConfig": "config", "TrainConfig": "config", "RecordConfig": "config",
+    "DynamicsRecorder": "recorder",
+    "DynamicsCallback": "callbacks",
+    "EvalSet": "snapshot", "take_snapshot": "snapshot",
+    "InflightLossMixin": "trainer", "DynamicsTrainer": "trainer",
+    "DynamicsCollator": "data", "tokenised_dataset": "data", "class_weights": "data",
 }
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'contested.train' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
