@@ -203,14 +203,14 @@ def test_unknown_architecture_needs_explicit_targets(tiny_dirs):
 
 @pytest.mark.parametrize("rank", [0, -1])
 def test_rank_must_be_positive(rank):
-    with pytest.raises(ContestedError, match=r"method.rank: must be a positive integer .*--rank 4"):
+    with pytest.raises(ContestedError, match=r"method.rank: must be ≥ 1 .*--rank 4"):
         MethodConfig(rank=rank)
 
 
 def test_method_config_validation_and_round_trip():
-    with pytest.raises(ContestedError, match="unknown method 'lorax'; choose one of full, lora, ia3"):
+    with pytest.raises(ContestedError, match="method.method: unknown 'lorax'; use one of full, lora, ia3"):
         MethodConfig(method="lorax")
-    with pytest.raises(ContestedError, match="use_dora apply to method 'lora'"):
+    with pytest.raises(ContestedError, match="method.use_dora: applies to method 'lora'"):
         MethodConfig(method="ia3", use_dora=True)
     with pytest.raises(ContestedError, match=r"method\.rank"):
         MethodConfig(rank=True)

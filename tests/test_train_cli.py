@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 
 import pytest
 
 from contested.cli import main
-from contested.commands.train import FLAGS
-from contested.config import Config
 from contested.models import build_tiny_model_dir
 from contested.train.config import RunConfig
 from train_helpers import one_thread  # noqa: F401
@@ -31,30 +27,6 @@ def _cli(capsys, *argv):
         main(list(argv))
     out, err = capsys.readouterr()
     return exc.value.code, out, err
-
-
-def _fields(cls: type = RunConfig, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], typing.Any]:
-    """Every leaf field of the run config, nested configs included (data.noise.rate, ...)."""
-    out = {}
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if isinstance(hint, type) and issubclass(hint, Config):
-            out |= _fields(hint, (*prefix, f.name))
-        else:
-            out[(*prefix, f.name)] = hint
-    return out
-
-
-def test_every_config_field_has_exactly_one_flag_of_its_type():
-    fields = _fields()
-    assert sorted(fl.path for fl in FLAGS) == sorted(fields)  # no field without a flag, no stray flag
-    assert len({fl.name for fl in FLAGS}) == len(FLAGS)
-    for fl in FLAGS:
-        args = [a for a in typing.get_args(fields[fl.path]) if a is not type(None)] or [fields[fl.path]]
-        base = args[0]
-        expected = list[str] if typing.get_origin(base) is tuple else base
-        assert fl.kind == expected, fl.path
 
 
 def test_yaml_config_with_flag_overrides(tmp_path, capsys):
@@ -79,7 +51,7 @@ def test_yaml_config_with_flag_overrides(tmp_path, capsys):
     (["--target-modules", "no_such_module"], "no_such_module"),
     (["--model", "no-such-model-anywhere"], "no-such-model-anywhere"),
     (["--device-batch-size", "5"], "device_batch_size"),
-    (["--soft-labels"], "--training-label soft"),
+    (["--soft-labels"], "train.soft_labels (--soft-labels)"),
 ])
 def test_bad_flags_are_one_line_errors_without_run_dir(argv, message, tmp_path, capsys, tiny_bert_dir):
     runs = tmp_path / "runs"
@@ -98,7 +70,7 @@ def test_bad_config_files_name_file_and_line(tmp_path, capsys):
     typo = tmp_path / "typo.yaml"
     typo.write_text("train: {learning_rate: 1e-4}\n")
     code, _, err = _cli(capsys, "train", "--config", str(typo), "--dry-run")
-    assert code == 2 and "learning_rate" in err and "allowed" in err
+    assert code == 2 and f"{typo}:1: unknown run-config key 'train.learning_rate'; did you mean" in err
 
 
 def test_dataset_with_one_class_is_rejected_before_any_run_dir(tmp_path, capsys, tiny_bert_dir):
@@ -130,8 +102,8 @@ def test_train_command_runs_then_is_a_no_op(tmp_path, capsys, tiny_bert_dir):
 def test_nested_flags_reach_the_noise_section():
     from contested.commands.train import resolve_config
 
-    cfg = resolve_config({("data", "noise", "rate"): 0.3, ("data", "noise", "pair_map"): ["1,2", "0"],
-                          ("data", "noise", "kind"): "pair", ("data", "bulk"): 10}, None)
+    cfg = resolve_config({"data.noise.rate": "0.3", "data.noise.pair_map": ("1,2", "0"),
+                          "data.noise.kind": "pair", "data.bulk": "10"}, None)
     assert cfg.data.noise.rate == 0.3
     assert cfg.data.noise.kind == "pair"
     assert tuple(map(int, cfg.data.noise.pair_map)) == (1, 2, 0)

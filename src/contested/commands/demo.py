@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from contested.commands.schema import build, config_command, keyword
 from contested.experiments.demo import DemoConfig
 
 # The summary needs ~110 columns; a pipe or log file would otherwise get rich's 80 and wrap it.
-_out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-_D = DemoConfig()
+_out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _print_summary(summary, paired, report) -> None:
@@ -37,36 +36,22 @@ def _print_summary(summary, paired, report) -> None:
     for row in paired.itertuples():
         _out.print(f"LoRA r={row.rank} − full FT difference in ρ on the same {row.n_items:,} items: "
                    f"{row.diff:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] (paired bootstrap p = {row.p_value:.3g})")
-    _out.print(f"report: {report}")
+    _out.print(f"report: {report}", markup=False)
+
+
+def _demo(flags: dict, *, force: bool) -> None:
+    from contested.experiments.demo import run_demo
+
+    config = build(DemoConfig, flags, from_flags=set(flags))
+    result = run_demo(config, force=force)
+    _print_summary(result.summary, result.paired, result.report)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``demo`` to the top-level app."""
-
-    @app.command()
-    def demo(
-        model: Annotated[str, typer.Option(help="Model registry name.")] = _D.model,
-        dataset: Annotated[str, typer.Option(help="Multi-annotator dataset tracked.")] = _D.dataset,
-        bulk: Annotated[int, typer.Option(help="Bulk SNLI train items in the mixture.")] = _D.bulk,
-        epochs: Annotated[int, typer.Option(help="Epochs.")] = _D.epochs,
-        lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2r).")] = _D.lora_rank,
-        lora_lr: Annotated[float, typer.Option(help="LoRA peak learning rate.")] = _D.lora_lr,
-        full_lr: Annotated[float, typer.Option(help="Full fine-tuning peak learning rate.")] = _D.full_lr,
-        snapshot_every: Annotated[int, typer.Option(help="Optimiser steps between snapshots.")] = _D.snapshot_every,
-        seed: Annotated[int, typer.Option(help="Run seed.")] = _D.seed,
-        n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per CI.")] = _D.n_boot,
-        out: Annotated[str, typer.Option(help="Output folder (runs/, analysis/, report/).")] = _D.out,
-        force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
-    ) -> None:
-        """Train LoRA and full fine-tuning on ChaosNLI-SNLI, analyse the dynamics, write the report.
-
-        The study's recipe at CPU scale (about 15 minutes on 2 cores). Finished runs are reused, so a
-        second call only re-analyses.
-        """
-        from contested.experiments.demo import run_demo
-
-        config = DemoConfig(model=model, dataset=dataset, bulk=bulk, epochs=epochs, lora_rank=lora_rank,
-                            lora_lr=lora_lr, full_lr=full_lr, snapshot_every=snapshot_every, seed=seed,
-                            n_boot=n_boot, out=out)
-        result = run_demo(config, force=force)
-        _print_summary(result.summary, result.paired, result.report)
+    """Add ``demo`` to the top-level app (one flag per :class:`DemoConfig` field)."""
+    config_command(
+        app, "demo", DemoConfig, _demo,
+        extra=[keyword("force", bool, typer.Option(False, "--force", help="Retrain finished runs."))],
+        help="Train LoRA and full fine-tuning on ChaosNLI-SNLI, analyse the dynamics, write the report. "
+             "The study's recipe at CPU scale (about 15 minutes on 2 cores). Finished runs are reused, so "
+             "a second call only re-analyses.")

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from contested.config import Config
+from contested.config import Config, Range, configclass, nonempty, option
 from contested.data.noise import NoiseConfig, apply_flips, empty_flips, flip_labels
 from contested.data.overlap import drop_overlap
 from contested.data.sources import BULK_SOURCES, load_bulk, load_items
@@ -24,61 +23,35 @@ TRAINING_LABELS: tuple[str, ...] = ("majority", "old", "soft")
 TRAIN_COLUMNS = ("item_id", "premise", "hypothesis", "label", "label_dist", "is_tracked", "is_noisy")
 
 
-@dataclass(frozen=True)
+@configclass
 class DataConfig(Config):
-    """What a run trains and tracks on (one field per CLI flag).
+    """What a run trains and tracks on."""
 
-    Parameters
-    ----------
-    dataset
-        Registry name (``chaosnli-snli``, ``chaosnli-mnli``, ``chaosnli-alphanli``, ``lewidi-*``,
-        ``snli-dev-5labels``) or a file path.
-    bulk_source
-        Bulk training data; None → the dataset's default (``snli-train-sample`` for
-        ``chaosnli-snli``, ``mnli-train-sample`` for ``chaosnli-mnli``).
-    bulk
-        Number of bulk items, drawn once with ``data_seed`` (fixed across run seeds).
-    tracked_fraction
-        Share of the multi-annotator items that is trained on and tracked (the rest validates).
-    split_seed, data_seed
-        Seeds of the stratified split and of the bulk / held-out draws.
-    training_label
-        Label of tracked items: ``majority`` (of all votes; the study's), ``old`` (the source's
-        original gold label) or ``soft`` (train on the vote distribution; ``label`` = majority).
-    heldout
-        Bulk-format items never trained on, to measure task accuracy.
-    max_tracked
-        Optional cap on tracked items (stratified subsample; validation capped in proportion).
-    data_dir
-        Data folder; None → ``$CONTESTED_DATA_DIR`` → user cache.
-    """
+    section = "data"
 
-    section: ClassVar[str] = "data"
-
-    dataset: str = "chaosnli-snli"
-    bulk_source: str | None = None
-    bulk: int = 20_000
-    tracked_fraction: float = 0.8
-    split_seed: int = 42
-    data_seed: int = 42
-    training_label: str = "majority"
-    heldout: int = 500
-    max_tracked: int | None = None
-    data_dir: str | None = None
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.training_label not in TRAINING_LABELS:
-            raise ContestedError(f"data.training_label must be one of {', '.join(TRAINING_LABELS)}, "
-                                 f"got '{self.training_label}'")
-        if not 0.0 < self.tracked_fraction < 1.0:
-            raise ContestedError(f"data.tracked_fraction must be between 0 and 1, got {self.tracked_fraction}")
-        for name in ("bulk", "heldout"):
-            if getattr(self, name) < 0:
-                raise ContestedError(f"data.{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_tracked is not None and self.max_tracked < 3:
-            raise ContestedError(f"data.max_tracked must be at least 3 (one item per bin), got {self.max_tracked}")
+    dataset: str = option("chaosnli-snli", check=nonempty,
+                          help="Multi-annotator dataset: chaosnli-snli | chaosnli-mnli | chaosnli-alphanli | "
+                               "lewidi-* | snli-dev-5labels | a file.")
+    bulk_source: str | None = option(None, check=nonempty,
+                                     help="Bulk training data (default: the dataset's, e.g. snli-train-sample).")
+    bulk: int = option(20_000, check=Range(ge=0), help="Number of bulk items, drawn once with data_seed "
+                                                        "(fixed across run seeds).")
+    tracked_fraction: float = option(0.8, check=Range(gt=0, lt=1),
+                                     help="Share of the multi-annotator items trained on and tracked "
+                                          "(the rest validates).")
+    split_seed: int = option(42, help="Seed of the stratified tracked/validation split.")
+    data_seed: int = option(42, help="Seed of the bulk and held-out draws.")
+    training_label: str = option("majority", choices=TRAINING_LABELS,
+                                 help="Label of tracked items: majority (of all votes; the study's) | old "
+                                      "(the source's gold label) | soft (the vote distribution; also set "
+                                      "train.soft_labels).")
+    heldout: int = option(500, check=Range(ge=0), help="Bulk-format items never trained on, for task accuracy.")
+    max_tracked: int | None = option(None, check=Range(ge=3), hint="one item per entropy bin",
+                                     help="Cap on tracked items (stratified subsample; validation capped in "
+                                          "proportion), for smoke runs.")
+    data_dir: str | None = option(None, check=nonempty,
+                                  help="Data folder (default $CONTESTED_DATA_DIR, then the user cache).")
+    noise: NoiseConfig = option(default_factory=NoiseConfig, help="Label noise on tracked items' training labels.")
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,14 +23,12 @@ same new labels, so conditions of one seed are paired item by item. Pure numpy/p
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from contested.config import Config
+from contested.config import Config, Range, configclass, option
 from contested.errors import ContestedError
 
 NOISE_KINDS: tuple[str, ...] = ("symmetric", "pair", "human")
@@ -39,56 +37,34 @@ FLIP_COLUMNS: tuple[str, ...] = ("item_id", "old_label", "new_label", "kind", "d
                                  "entropy")
 
 
-@dataclasses.dataclass(frozen=True)
+def _permutation_without_fixed_points(perm: tuple[int, ...]) -> str | None:
+    k = len(perm)
+    if sorted(perm) != list(range(k)) or any(perm[c] == c for c in range(k)):
+        return f"must be a permutation of 0..K-1 that moves every class (e.g. [1, 2, 0]), got {list(perm)}"
+    return None
+
+
+@configclass
 class NoiseConfig(Config):
-    """Which tracked items get a wrong training label, and which wrong label.
+    """Which tracked items get a wrong training label, and which wrong label."""
 
-    Parameters
-    ----------
-    rate : float
-        Share of the eligible items that is flipped, in [0, 1]; 0 disables noise.
-    kind : str
-        ``symmetric`` (uniformly random different class), ``pair`` (fixed class permutation) or
-        ``human`` (drawn from the item's annotator distribution, majority excluded).
-    bins : tuple of str or None
-        Entropy bins whose tracked items are eligible (the study: ``("clean",)``); None: every
-        tracked item.
-    seed : int
-        Seed of the item choice and of the new labels (the study used the run seed: set both).
-    pair_map : tuple of int or None
-        ``pair`` only: class ``c`` becomes ``pair_map[c]``; a permutation of ``0..K-1`` without
-        fixed points. None: ``c → (c + 1) mod K``.
-    """
+    section = "data.noise"
+    flag_prefix = "noise_"
 
-    section: ClassVar[str] = "data.noise"
-
-    rate: float = 0.0
-    kind: str = "symmetric"
-    bins: tuple[str, ...] | None = ("clean",)
-    seed: int = 42
-    pair_map: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # rate and seed given as text (YAML 1.1, the CLI) become numbers
-        if not 0.0 <= self.rate <= 1.0:
-            raise ContestedError(f"data.noise.rate must be a share between 0 and 1 (e.g. 0.3 for 30 %), got {self.rate!r}")
-        if self.kind not in NOISE_KINDS:
-            raise ContestedError(f"data.noise.kind must be one of {', '.join(NOISE_KINDS)}, got '{self.kind}'")
-        if isinstance(self.bins, str):
-            object.__setattr__(self, "bins", (self.bins,))
-        elif isinstance(self.bins, list):
-            object.__setattr__(self, "bins", tuple(self.bins))
-        if self.bins is not None and not self.bins:
-            raise ContestedError("data.noise.bins is empty; name bins (e.g. [clean]) or use null for every tracked item")
-        if self.pair_map is not None:
-            perm = tuple(int(c) for c in self.pair_map)
-            k = len(perm)
-            if sorted(perm) != list(range(k)) or any(perm[c] == c for c in range(k)):
-                raise ContestedError(
-                    f"data.noise.pair_map must be a permutation of 0..K-1 that moves every class "
-                    f"(e.g. [1, 2, 0]), got {list(self.pair_map)}"
-                )
-            object.__setattr__(self, "pair_map", perm)
+    rate: float = option(0.0, check=Range(ge=0, le=1), hint="e.g. 0.3 for 30 %",
+                         help="Share of eligible tracked items whose training label is flipped (0: no noise; "
+                              "the study: 0.3, 0.6).")
+    kind: str = option("symmetric", choices=NOISE_KINDS,
+                       help="symmetric (uniformly random other class) | pair (fixed class permutation) | "
+                            "human (drawn from the item's annotator distribution, majority excluded).")
+    bins: tuple[str, ...] | None = option(
+        ("clean",), check=lambda v: None if v else "is empty; name bins (e.g. [clean]) or use null for every "
+                                                   "tracked item",
+        help="Entropy bins whose tracked items may be flipped (the study: clean; null: every tracked item).")
+    seed: int = option(42, help="Seed of the flipped items and their new labels (the study used the run seed).")
+    pair_map: tuple[int, ...] | None = option(
+        None, check=_permutation_without_fixed_points,
+        help="pair noise: class c becomes pair_map[c], a permutation without fixed points (default c → c+1 mod K).")
 
     @property
     def active(self) -> bool:
@@ -255,7 +231,7 @@ def _symmetric(old, u, chosen, k, config):
 def _pair(old, u, chosen, k, config):
     perm = np.asarray(config.pair_map if config.pair_map is not None else [(c + 1) % k for c in range(k)])
     if len(perm) != k:
-        raise ContestedError(f"data.noise.pair_map has {len(perm)} entries but the dataset has {k} classes")
+        raise ContestedError(f"data.noise.pair_map: has {len(perm)} entries but the dataset has {k} classes")
     return perm[old], np.full(len(old), "permutation", dtype=object)
 
 

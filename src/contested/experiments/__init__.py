@@ -14,7 +14,7 @@ from __future__ import annotations
 from contested._lazy import lazy_exports
 
 _EXPORTS = {
-    "ALIASES": "spec", "load_yaml": "spec",
+    "ALIASES": "spec", "SweepOptions": "options",
     "PlannedRun": "sweep", "Resources": "sweep", "Sweep": "sweep", "expand": "sweep", "load_sweep": "sweep",
     "EXECUTORS": "executors", "Executor": "executors", "LocalExecutor": "executors",
     "RayExecutor": "executors", "RunOutcome": "executors", "execute_run": "executors",

@@ -12,58 +12,33 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pandas as pd
 
-from contested.config import Config
+from contested.config import Config, Range, configclass, nonempty, option
 from contested.data import DataConfig
-from contested.models import MethodConfig
+from contested.models.config import MethodConfig
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class DemoConfig(Config):
-    """The demo's scale; every field is a ``contested demo`` flag.
+    """The demo's scale; every field is a ``contested demo`` flag."""
 
-    Parameters
-    ----------
-    model : str
-        Model registry name (default: the offline MiniLM-L6 encoder).
-    dataset : str
-        Multi-annotator dataset whose items are tracked.
-    bulk : int
-        Bulk (SNLI train) items in the training mixture, besides the tracked items.
-    epochs : int
-        Passes over the mixture.
-    lora_rank : int
-        LoRA rank (α = 2r).
-    lora_lr : float
-        Peak learning rate of the LoRA run.
-    full_lr : float
-        Peak learning rate of the full fine-tuning run.
-    snapshot_every : int
-        Optimiser steps between eval-mode snapshots (plus step 0 and every epoch end).
-    seed : int
-        Run seed (head, adapter init, batch order).
-    n_boot : int
-        Bootstrap resamples of each confidence interval.
-    out : str
-        Output folder: ``runs/``, ``analysis/`` and ``report/`` go under it.
-    """
+    section = "demo"
 
-    section: ClassVar[str] = "demo"
-
-    model: str = "minilm-l6"
-    dataset: str = "chaosnli-snli"
-    bulk: int = 4_000
-    epochs: int = 3
-    lora_rank: int = 4
-    lora_lr: float = 2e-3
-    full_lr: float = 1e-4
-    snapshot_every: int = 50
-    seed: int = 42
-    n_boot: int = 10_000
-    out: str = "demo-out"
+    model: str = option("minilm-l6", check=nonempty, help="Model registry name (default: the offline MiniLM-L6 encoder).")
+    dataset: str = option("chaosnli-snli", check=nonempty, help="Multi-annotator dataset whose items are tracked.")
+    bulk: int = option(4_000, check=Range(ge=0), help="Bulk (SNLI train) items in the mixture, besides the tracked items.")
+    epochs: int = option(3, check=Range(ge=1), help="Passes over the mixture.")
+    lora_rank: int = option(4, check=Range(ge=1), help="LoRA rank (alpha = 2r).")
+    lora_lr: float = option(2e-3, check=Range(gt=0), help="Peak learning rate of the LoRA run.")
+    full_lr: float = option(1e-4, check=Range(gt=0), help="Peak learning rate of the full fine-tuning run.")
+    snapshot_every: int = option(50, check=Range(ge=1),
+                                 help="Optimiser steps between eval-mode snapshots (plus step 0 and every epoch end).")
+    seed: int = option(42, help="Run seed (head, adapter init, batch order).")
+    n_boot: int = option(10_000, check=Range(ge=1), help="Bootstrap resamples of each confidence interval.")
+    out: str = option("demo-out", check=nonempty, help="Output folder: runs/, analysis/ and report/ go under it.")
 
     def run_configs(self) -> list[Any]:
         """The two run configurations (LoRA first, then full fine-tuning)."""

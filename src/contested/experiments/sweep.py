@@ -31,22 +31,19 @@ import hashlib
 import itertools
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from contested.config import Config
+from contested.config import Config, Range, configclass, option, unflatten_dict
 from contested.errors import ContestedError, located
 from contested.experiments.spec import (
-    Lines,
     flat_config,
     flatten,
     is_sequence_field,
-    line_of,
-    load_yaml,
     resolve_key,
     same_value,
-    unflatten,
 )
 from contested.train.config import RunConfig
+from contested.yamlfile import Lines, line_of, load_yaml
 
 TOP_KEYS: tuple[str, ...] = ("name", "description", "runs_dir", "resources", "base", "grid", "exclude",
                              "include")
@@ -55,28 +52,16 @@ ENTRY_KEYS: tuple[str, ...] = ("label", "resources")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class Resources(Config):
-    """What one run asks of a Ray cluster (the local executor ignores it).
+    """What one run asks of a Ray cluster (the local executor ignores it)."""
 
-    Parameters
-    ----------
-    num_cpus : float
-        CPU cores reserved per run (also the torch thread count Ray gives the worker).
-    num_gpus : float
-        GPUs per run; fractions share a GPU between small runs (e.g. 0.5).
-    """
+    section = "resources"
 
-    section: ClassVar[str] = "resources"
-
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # numbers given as text become floats; True/False are refused
-        for name in ("num_cpus", "num_gpus"):
-            if getattr(self, name) < 0:
-                raise ContestedError(f"resources.{name} must be a number ≥ 0, got {getattr(self, name)!r}")
+    num_cpus: float = option(1.0, check=Range(ge=0), help="CPU cores reserved per run (also the torch thread "
+                                                          "count Ray gives the worker).")
+    num_gpus: float = option(0.0, check=Range(ge=0), help="GPUs per run; fractions share a GPU between small "
+                                                          "runs (e.g. 0.5).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +150,7 @@ def load_sweep(path: str | Path, *, runs_dir: str | Path | None = None) -> Sweep
         or a run config that fails validation; the message names the file and line.
     """
     path = Path(path)
-    data, lines = load_yaml(path)
+    data, lines = load_yaml(path, what="sweep file")
     if not isinstance(data, dict):
         raise located(path, "a sweep file is a mapping with keys " + ", ".join(TOP_KEYS), line=1)
     unknown = [k for k in data if k not in TOP_KEYS]
@@ -319,7 +304,7 @@ def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
 
 def _build(flat: dict[str, Any], label: str, where: Path) -> RunConfig:
     try:
-        return RunConfig.from_dict(unflatten(flat), where=str(where))
+        return RunConfig.from_dict(unflatten_dict(flat), where=str(where))
     except (ValueError, TypeError) as exc:  # ContestedError is a ValueError
         raise located(where, f"run '{label}': {exc}") from None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from contested._lazy import lazy_exports
 
 _EXPORTS = {
-    "METHODS": "adapters", "MethodConfig": "adapters", "apply_method": "adapters",
+    "METHODS": "adapters", "MethodConfig": "config", "METHOD_NAMES": "config", "apply_method": "adapters",
     "register_method": "adapters", "check_targets": "adapters",
     "load_for_classification": "loading", "load_tokenizer": "loading",
     "trainable_parameter_names": "loading",

@@ -8,14 +8,12 @@ trainable in every method (peft ``modules_to_save``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import ClassVar
 
 from torch import nn
 
-from contested.config import Config
 from contested.errors import ContestedError
+from contested.models.config import METHOD_NAMES, MethodConfig
 from contested.models.registry import ModelSpec
 
 MethodFn = Callable[[nn.Module, ModelSpec, "MethodConfig", tuple[str, ...]], nn.Module]
@@ -27,81 +25,11 @@ def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
 
     def deco(fn: MethodFn) -> MethodFn:
         METHODS[name] = fn
+        if name not in METHOD_NAMES:  # the torch-free config validates names against this list
+            METHOD_NAMES.append(name)
         return fn
 
     return deco
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodConfig(Config):
-    """How the pretrained model is adapted.
-
-    Attributes
-    ----------
-    method
-        ``full`` | ``lora`` | ``ia3`` (any name registered with :func:`register_method`).
-    rank
-        LoRA rank r (≥ 1).
-    alpha
-        LoRA α; ``None`` means 2·r, i.e. scaling α/r = 2 at every rank (the study's choice).
-    dropout
-        LoRA dropout probability.
-    target_modules
-        Module-name suffixes to adapt; ``None`` uses the architecture's defaults. A comma-separated
-        string is accepted and split.
-    use_rslora
-        Rank-stabilised LoRA: scaling α/√r instead of α/r.
-    use_dora
-        Weight-decomposed LoRA (DoRA): adds a trainable magnitude vector per adapted weight.
-    """
-
-    section: ClassVar[str] = "method"
-
-    method: str = "lora"
-    rank: int = 4
-    alpha: float | None = None
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] | None = None
-    use_rslora: bool = False
-    use_dora: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if isinstance(self.target_modules, str):
-            parts = tuple(t.strip() for t in self.target_modules.split(",") if t.strip())
-            object.__setattr__(self, "target_modules", parts)
-        elif isinstance(self.target_modules, list):
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if self.method not in METHODS:
-            raise ContestedError(f"method: unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank <= 0:
-            raise ContestedError(f"method.rank: must be a positive integer (got {self.rank!r}); e.g. --rank 4")
-        if self.alpha is not None and not self.alpha > 0:
-            raise ContestedError(f"method.alpha: must be > 0 (got {self.alpha!r}); omit it for α = 2·rank")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ContestedError(f"method.dropout: must be in [0, 1) (got {self.dropout!r})")
-        if self.target_modules is not None and not self.target_modules:
-            raise ContestedError("method.target_modules: empty; omit it to use the architecture's defaults")
-        if self.method != "lora" and (self.use_rslora or self.use_dora):
-            raise ContestedError(f"method: use_rslora / use_dora apply to method 'lora', not '{self.method}'")
-
-    @property
-    def lora_alpha(self) -> float:
-        """α actually used: the given one or 2·r."""
-        return float(self.alpha) if self.alpha is not None else 2.0 * self.rank
-
-    def canonical(self) -> MethodConfig:
-        """Copy with the fields this method ignores reset to defaults.
-
-        Two configs that train identically then have the same :meth:`digest` (e.g. full fine-tuning
-        with ``rank=4`` and ``rank=16``).
-        """
-        if self.method == "lora":
-            return self
-        defaults = MethodConfig()
-        keep_targets = self.target_modules if self.method == "ia3" else None
-        return dataclasses.replace(self, rank=defaults.rank, alpha=None, dropout=defaults.dropout,
-                                   target_modules=keep_targets)
 
 
 def linear_module_names(model: nn.Module) -> list[str]:

@@ -15,7 +15,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from contested.errors import ContestedError
-from contested.models.adapters import MethodConfig, apply_method
+from contested.models.adapters import apply_method
+from contested.models.config import MethodConfig
 from contested.models.registry import ModelSpec
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,

@@ -1,0 +1,35 @@
+"""How ``contested sweep`` executes a sweep file (torch-free; the sweep CLI is generated from it)."""
+
+from __future__ import annotations
+
+from contested.config import Config, configclass, nonempty, option
+
+
+def executor_names() -> tuple[str, ...]:
+    """Registered executors (``local``, ``ray`` and any :func:`register_executor` adds)."""
+    from contested.experiments.executors import EXECUTORS
+
+    return tuple(EXECUTORS)
+
+
+@configclass
+class SweepOptions(Config):
+    """Where and how a sweep's pending runs are executed (its runs come from the sweep file)."""
+
+    section = "sweep"
+
+    executor: str = option("local", choices=executor_names,
+                           help="local (sequential, in this process) or ray (one Ray task per run, with the "
+                                "file's resources).")
+    ray_address: str | None = option(None, check=nonempty,
+                                     help="Join this Ray cluster (with executor ray); default: a local Ray instance.")
+    runs_dir: str | None = option(None, check=nonempty,
+                                  help="Where run directories go (default: the file's runs_dir, else runs/<name>).")
+    force: bool = option(False, help="Rerun finished runs too.")
+
+    def validate(self) -> None:
+        if self.ray_address is not None and self.executor != "ray":
+            raise self.fail("ray_address", "needs executor ray")
+
+
+__all__ = ["SweepOptions", "executor_names"]
