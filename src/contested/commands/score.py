@@ -46,6 +46,9 @@ def print_scores(scores) -> None:
         if n:
             _out.print(Text(f"model '{name}': {n:,} of {scores.n_items:,} items have no prediction "
                             "(--allow-missing); scored the rest."))
+    for name, n in scores.extra.items():
+        if n:
+            _out.print(Text(f"model '{name}': skipped {n:,} prediction(s) for ids not in the dataset (--allow-extra)."))
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +65,8 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False)] = None,
         allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Score only the items a model "
                                                     "predicts (otherwise a missing item is an error).")] = False,
+        allow_extra: Annotated[bool, typer.Option("--allow-extra", help="Skip predictions for ids the dataset "
+                                                  "lacks (otherwise an error).")] = False,
         data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data folder (default: "
                                                       "$CONTESTED_DATA_DIR, then the user cache).",
                                                       show_default=False)] = None,
@@ -77,7 +82,8 @@ def register(app: typer.Typer) -> None:
         from contested.dynamics.scoring import score_file
         from contested.io import write_json
 
-        scores = score_file(dataset, predictions, data_dir=data_dir, allow_missing=allow_missing)
+        scores = score_file(dataset, predictions, data_dir=data_dir, allow_missing=allow_missing,
+                            allow_extra=allow_extra)
         print_scores(scores)
         if out is not None:
             write_json(out, scores.to_json())

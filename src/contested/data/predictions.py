@@ -167,8 +167,9 @@ class _Reader:
             raise located(self.path, 'expected a JSON object {"<model>": {"<uid>": {...}}} (ChaosNLI) or '
                           '{"<uid>": {...}}')
         first = next(iter(data.values()))
-        nested = isinstance(first, dict) and first and all(isinstance(v, dict) for v in first.values()) \
-            and not (set(first) & {*_PROB_KEYS, *_LABEL_KEYS, "logits"})
+        # ChaosNLI's {model: {uid: entry}} vs a flat {uid: entry}: entries have known keys or are lists.
+        nested = isinstance(first, dict) and bool(first) and not (set(first) & {*_PROB_KEYS, *_LABEL_KEYS, "logits"}) \
+            and all(isinstance(v, dict | list) for v in first.values())
         if not nested:
             return PredictionFile(self.path, "json", {self.path.stem: self._model(self.path.stem, data, None)})
         models = {}
@@ -229,7 +230,7 @@ class _Reader:
             elif isinstance(entry, dict):
                 p, logit, label = self._record(entry, here, None, text=False)
             else:
-                raise located(self.path, f"{here}: expected an object with 'predicted_probabilities' or a list of "
+                raise self._at(here, f"expected an object with 'predicted_probabilities' or a list of "
                               f"{self.k} probabilities")
             ids.append(str(uid))
             probs.append((p, logit))
@@ -250,7 +251,7 @@ class _Reader:
                 try:
                     value = json.loads(value)
                 except json.JSONDecodeError:
-                    raise located(self.path, f"{here}: field '{key}' must be a JSON array such as [0.2, 0.8]",
+                    raise self._at(here, f"field '{key}' must be a JSON array such as [0.2, 0.8]",
                                   line=line) from None
             if isinstance(value, dict):
                 value = self._by_class(value, here, line, key)
@@ -262,7 +263,7 @@ class _Reader:
             if text:
                 columns = {c: _number(str(v), self.path, line) for c, v in columns.items()}
             return self._probabilities(self._by_class(columns, here, line, "class columns"), here, line), False, pred
-        raise located(self.path, f"{here}: no probabilities; give 'predicted_probabilities' (or 'probabilities', "
+        raise self._at(here, f"no probabilities; give 'predicted_probabilities' (or 'probabilities', "
                       f"'logits') or one column per class ({', '.join(self.names)})", line=line)
 
     def _by_class(self, value: dict[str, Any], here: str, line: int | None, key: str) -> list[Any]:
@@ -270,31 +271,31 @@ class _Reader:
         for code, p in value.items():
             idx = self.codes.get(str(code).strip())
             if idx is None:
-                raise located(self.path, f"{here}: unknown class '{code}' in '{key}'; the dataset's classes are "
+                raise self._at(here, f"unknown class '{code}' in '{key}'; the dataset's classes are "
                               f"{', '.join(self.names)}", line=line)
             out[idx] = p
         if any(p is None for p in out):
-            raise located(self.path, f"{here}: '{key}' gives {len(value)} classes, the dataset has {self.k} "
+            raise self._at(here, f"'{key}' gives {len(value)} classes, the dataset has {self.k} "
                           f"({', '.join(self.names)})", line=line)
         return out
 
     def _finite(self, values: Any, here: str, line: int | None, key: str) -> np.ndarray:
         if not isinstance(values, list | tuple) or not all(_is_real(v) for v in values):
-            raise located(self.path, f"{here}: '{key}' must be a list of numbers, got {str(values)[:60]!r}", line=line)
+            raise self._at(here, f"'{key}' must be a list of numbers, got {str(values)[:60]!r}", line=line)
         arr = np.asarray(values, dtype=np.float64)
         if len(arr) != self.k:
-            raise located(self.path, f"{here}: {len(arr)} classes in '{key}', the dataset has {self.k} "
+            raise self._at(here, f"{len(arr)} classes in '{key}', the dataset has {self.k} "
                           f"({', '.join(self.names)})", line=line)
         if not np.all(np.isfinite(arr)):
-            raise located(self.path, f"{here}: '{key}' holds a value that is not finite", line=line)
+            raise self._at(here, f"'{key}' holds a value that is not finite", line=line)
         return arr
 
     def _probabilities(self, values: Any, here: str, line: int | None) -> np.ndarray:
         p = self._finite(values, here, line, "probabilities")
         if np.any(p < 0):
-            raise located(self.path, f"{here}: negative probability {p.min():g}", line=line)
+            raise self._at(here, f"negative probability {p.min():g}", line=line)
         if abs(p.sum() - 1.0) > SUM_TOLERANCE:
-            raise located(self.path, f"{here}: probabilities sum to {p.sum():.9g}, not 1 (tolerance 1e-6); "
+            raise self._at(here, f"probabilities sum to {p.sum():.9g}, not 1 (tolerance 1e-6); "
                           "normalise them or give 'logits'", line=line)
         return p
 
@@ -303,7 +304,7 @@ class _Reader:
             value = int(value)
         idx = self.codes.get(str(value).strip()) if not isinstance(value, bool) else None
         if idx is None:
-            raise located(self.path, f"{here}: unknown predicted label '{value}'; the dataset knows "
+            raise self._at(here, f"unknown predicted label '{value}'; the dataset knows "
                           f"{', '.join(sorted(self.codes))}", line=line)
         return idx
 
@@ -313,6 +314,10 @@ class _Reader:
                 return str(obj[key]).strip()
         raise located(self.path, "missing field 'uid', 'item_id' or 'id'; every prediction needs its item id",
                       line=line)
+
+    def _at(self, here: str, message: str, line: int | None = None) -> Exception:
+        """A located error; ``here`` (the model/item) is left out when the line number says it."""
+        return located(self.path, message if line is not None else f"{here}: {message}", line=line)
 
     def _pack(self, name, ids, probs, preds, where) -> ModelPredictions:
         values = [v for v, _ in probs]

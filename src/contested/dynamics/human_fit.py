@@ -49,37 +49,23 @@ def _rows(p: np.ndarray | Sequence, name: str) -> np.ndarray:
     return arr
 
 
+def _pair(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
+    if a.shape != b.shape:
+        raise ContestedError(f"human and predicted distributions differ in shape: {a.shape} vs {b.shape}")
+    return a, b
+
+
 def softmax(logits: np.ndarray | Sequence, axis: int = -1) -> np.ndarray:
-    """Softmax of logits (``scipy.special.softmax``, in float64).
-
-    Parameters
-    ----------
-    logits
-        Shape ``(n, K)`` (or any shape; normalised along ``axis``).
-
-    Returns
-    -------
-    numpy.ndarray
-        Probabilities of the same shape, summing to 1 along ``axis``.
-    """
+    """``scipy.special.softmax`` in float64: logits ``(n, K)`` → probabilities ``(n, K)`` (rows sum to 1)."""
     from scipy.special import softmax as _softmax
 
     return _softmax(np.asarray(logits, dtype=np.float64), axis=axis)
 
 
 def normalize_prediction(p_hat: np.ndarray | Sequence, *, floor: float = FLOOR) -> np.ndarray:
-    """ChaosNLI's ``normalize_dist`` row-wise: entries with \\|p\\| < ``floor`` become ``floor``; rows renormalised.
-
-    Parameters
-    ----------
-    p_hat
-        Shape ``(n, K)``: predicted probabilities.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n, K)``, float64, every entry ≥ ``floor`` / (row sum), rows summing to 1.
-    """
+    """ChaosNLI's ``normalize_dist`` per row: entries with \\|p\\| < ``floor`` become ``floor``, then the row is
+    renormalised. Shape ``(n, K)`` → ``(n, K)`` float64, rows summing to 1."""
     p = _rows(p_hat, "p_hat")
     p = np.where(np.abs(p) < floor, floor, p)
     return p / p.sum(axis=1, keepdims=True)
@@ -104,8 +90,7 @@ def jsd(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence) -> np.ndarray:
     """
     from scipy.spatial.distance import jensenshannon
 
-    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
-    _same_shape(a, b)
+    a, b = _pair(p_h, p_hat)
     with np.errstate(invalid="ignore"):  # sqrt of a divergence rounded below 0 → NaN → 0 below
         out = np.atleast_1d(jensenshannon(a, b, axis=1))
     return np.where(np.isnan(out), 0.0, out)
@@ -130,8 +115,7 @@ def kl(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequence, *, floor: float
     """
     from scipy.stats import entropy
 
-    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
-    _same_shape(a, b)
+    a, b = _pair(p_h, p_hat)
     if floor is not None:
         b = normalize_prediction(b, floor=floor)
     return np.atleast_1d(entropy(a, b, axis=1))
@@ -150,8 +134,7 @@ def lewidi_cross_entropy(p_h: np.ndarray | Sequence, p_hat: np.ndarray | Sequenc
     The official score is the mean of this over items (the organisers' ``cross_entropy``: the
     sum over all items and classes divided by the number of items). Shapes ``(n, K)`` → ``(n,)``, nats.
     """
-    a, b = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
-    _same_shape(a, b)
+    a, b = _pair(p_h, p_hat)
     return -np.sum(a * np.log(np.clip(b, LEWIDI_CLIP, 1.0 - LEWIDI_CLIP) + LEWIDI_EPS), axis=1)
 
 
@@ -201,8 +184,7 @@ def item_scores(
         else majority), ``correct`` (bool, vs majority), ``correct_old`` (float 1/0, NaN without an
         old label), ``jsd`` (√nats), ``kl``, ``pred_entropy``, ``lewidi_ce`` (nats).
     """
-    h, raw = _rows(p_h, "p_h"), _rows(p_hat, "p_hat")
-    _same_shape(h, raw)
+    h, raw = _pair(p_h, p_hat)
     n = len(h)
     floored = normalize_prediction(raw)
     argmax = np.argmax(raw, axis=1)
@@ -433,11 +415,6 @@ def _float_labels(labels: np.ndarray | Sequence) -> np.ndarray:
     series = pd.to_numeric(pd.Series(list(labels) if not isinstance(labels, pd.Series) else labels.to_numpy()),
                            errors="coerce")
     return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape != b.shape:
-        raise ContestedError(f"human and predicted distributions differ in shape: {a.shape} vs {b.shape}")
 
 
 def _join(frame: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
