@@ -253,5 +253,7 @@ def percentile_ci(distribution: np.ndarray, *, confidence: float = 0.95) -> tupl
     if not 0 < confidence < 1:
         raise ContestedError(f"confidence={confidence} must lie strictly between 0 and 1")
     alpha = 1 - confidence
+    if np.isnan(distribution).all():  # every resample undefined: no interval (and no numpy warning)
+        return np.nan, np.nan
     lo, hi = np.nanquantile(distribution, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)

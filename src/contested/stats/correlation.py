@@ -81,16 +81,34 @@ def spearman_ci(
     """
     x, y = _pairs(x, y)
     n = len(x)
-    if n < 3:
+    if n < 3 or _is_constant(x) or _is_constant(y):
+        # ρ is undefined (every resample too): NaN, as scipy gives, without its ConstantInputWarning.
         return SpearmanResult(np.nan, np.nan, np.nan, np.nan, n)
-    res = stats.spearmanr(x, y)
+    rho, p_value = spearman(x, y)
     lo = hi = np.nan
     if n_boot:
         lo, hi = percentile_ci(
             bootstrap_spearman(x, y, n_boot=n_boot, seed=seed, chunk=chunk)[0],
             confidence=confidence,
         )
-    return SpearmanResult(float(res.statistic), float(res.pvalue), lo, hi, n)
+    return SpearmanResult(rho, p_value, lo, hi, n)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``scipy.stats.spearmanr``'s ρ and two-sided p; ``(nan, nan)`` when x or y is constant.
+
+    A constant input (e.g. a metric that is 0 for every item of a full fine-tune) has no rank
+    correlation; scipy returns NaN too but warns, which is noise in a sweep of many runs.
+    """
+    if _is_constant(x) or _is_constant(y):
+        return np.nan, np.nan
+    res = stats.spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _is_constant(a: np.ndarray) -> bool:
+    a = np.asarray(a)
+    return a.size > 0 and bool(np.all(a == a.flat[0]))
 
 
 def kendall_tau(x, y) -> tuple[float, float]:
@@ -189,10 +207,7 @@ def rho_by_label(
     rows = []
     for key, grp in metrics.groupby(keys, sort=True, dropna=False, observed=True):
         x, y = _pairs(grp["entropy"], grp[metric])
-        rho, p = (np.nan, np.nan)
-        if len(x) >= 3:
-            res = stats.spearmanr(x, y)
-            rho, p = float(res.statistic), float(res.pvalue)
+        rho, p = spearman(x, y) if len(x) >= 3 else (np.nan, np.nan)
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
