@@ -33,6 +33,15 @@ def test_spearman_on_a_known_permutation():
     assert spearman_ci([1, 2, np.nan, 4, 5], [2, 1, 4, 3, 5], n_boot=0).n == 4  # NaN pair dropped
 
 
+def test_constant_input_is_nan_without_warnings():
+    # e.g. a metric that is 0 for every item of a full fine-tune; pytest turns warnings into errors
+    x, flat = np.arange(12.0), np.full(12, 0.5)
+    assert all(np.isnan(v) for v in spearman_ci(x, flat, n_boot=200)[:4])
+    assert all(np.isnan(v) for v in spearman_ci(flat, x, n_boot=0)[:4])
+    by_label = rho_by_label(pd.DataFrame({"run_id": "r", "entropy": x, "aulc": flat, "training_label": 0}))
+    assert by_label["rho"].isna().all() and by_label["n"].tolist() == [12]
+
+
 def test_kendall_tau_b_known_answer():
     # one discordant pair of six: τ = (5 − 1) / 6
     tau, _ = kendall_tau([1, 2, 3, 4], [1, 3, 2, 4])
