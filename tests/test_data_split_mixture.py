@@ -148,7 +148,7 @@ def test_datasets_without_a_bulk_source(data_dir):
 def test_data_config_validates_and_round_trips():
     cfg = DataConfig(dataset="chaosnli-mnli", bulk=5000, max_tracked=100)
     assert DataConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ContestedError, match="data.training_label: unknown .*; use one of majority, old, soft"):
+    with pytest.raises(ContestedError, match=r"data\.training_label: unknown .*; use one of majority, old, soft"):
         DataConfig(training_label="gold")
     with pytest.raises(ContestedError, match="unknown key"):
         DataConfig.from_dict({"bulk_size": 3})

@@ -208,9 +208,9 @@ def test_rank_must_be_positive(rank):
 
 
 def test_method_config_validation_and_round_trip():
-    with pytest.raises(ContestedError, match="method.method: unknown 'lorax'; use one of full, lora, ia3"):
+    with pytest.raises(ContestedError, match=r"method\.method: unknown 'lorax'; use one of full, lora, ia3"):
         MethodConfig(method="lorax")
-    with pytest.raises(ContestedError, match="method.use_dora: applies to method 'lora'"):
+    with pytest.raises(ContestedError, match=r"method\.use_dora: applies to method 'lora'"):
         MethodConfig(method="ia3", use_dora=True)
     with pytest.raises(ContestedError, match=r"method\.rank"):
         MethodConfig(rank=True)

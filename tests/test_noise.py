@@ -142,7 +142,7 @@ def test_config_from_yaml_or_cli_text():
 def test_unknown_bin_and_wrong_pair_map_length(tracked):
     with pytest.raises(ContestedError, match="unknown bin"):
         flip_labels(tracked, config=NoiseConfig(rate=0.3, bins=("clear",)))
-    with pytest.raises(ContestedError, match="data.noise.pair_map: has 2 entries"):
+    with pytest.raises(ContestedError, match=r"data\.noise\.pair_map: has 2 entries"):
         flip_labels(tracked, config=NoiseConfig(rate=0.3, kind="pair", pair_map=(1, 0)))
 
 

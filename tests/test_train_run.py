@@ -145,11 +145,11 @@ def test_out_of_memory_is_a_one_line_error_without_a_run_dir(tiny_bert_dir, tmp_
 
 
 def test_run_config_validation_names_field_and_fix():
-    with pytest.raises(ContestedError, match=r"record.snapshot_every.*--snapshot-every.*≥ 1"):
+    with pytest.raises(ContestedError, match=r"^record\.snapshot_every: must be ≥ 1 \(got 0\)"):
         RecordConfig(snapshot_every=0)
     with pytest.raises(ContestedError, match=r"device_batch_size.*divide batch_size=32"):
         TrainConfig(device_batch_size=5)
-    with pytest.raises(ContestedError, match=r"--soft-labels together with --training-label soft"):
+    with pytest.raises(ContestedError, match=r"^train\.soft_labels: .* together with data\.training_label soft"):
         RunConfig(train=TrainConfig(soft_labels=True))
     with pytest.raises(ContestedError, match=r"train.lr.*expected float"):
         TrainConfig(lr="fast")
