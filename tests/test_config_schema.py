@@ -199,3 +199,21 @@ def test_schema_and_analysis_layers_import_without_torch():
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_field_added_later_keeps_old_run_ids_at_its_default():
+    from contested.config import Config, configclass, option
+
+    @configclass
+    class Before(Config):
+        a: int = option(1, help="An old field.")
+
+    @configclass
+    class After(Config):
+        a: int = option(1, help="An old field.")
+        b: float = option(0.0, help="A new field.", added="0.2")
+
+    assert After().digest() == Before().digest()  # runs recorded before `b` existed keep their names
+    assert After(b=0.1).digest() != Before().digest()
+    assert After().to_dict() == {"a": 1, "b": 0.0}  # config.json still records it
+    assert After.from_dict(Before().to_dict()) == After()  # an old config.json reads back as the default

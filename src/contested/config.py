@@ -91,7 +91,7 @@ def nonempty(value: Any) -> str | None:
 
 def option(default: Any = dataclasses.MISSING, *, help: str, check: Check | None = None,
            choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None, hint: str | None = None,
-           default_factory: Any = dataclasses.MISSING) -> Any:
+           default_factory: Any = dataclasses.MISSING, added: str | None = None) -> Any:
     """Declare a config field: its default, help text (the CLI's and the docstring's) and constraint.
 
     Parameters
@@ -106,8 +106,13 @@ def option(default: Any = dataclasses.MISSING, *, help: str, check: Check | None
         The allowed values (or a function returning them, for registries that grow at run time).
     hint
         Appended to an error about this field, e.g. ``"e.g. 2e-5"``.
+    added
+        The version that introduced the field. Such a field is left out of :meth:`Config.digest`
+        while it holds its default, so runs recorded before it existed keep their directory names
+        (their ``config.json`` lacks it and reads back as the default). Every field declared after
+        the first release must set it.
     """
-    metadata = {"help": help, "check": check, "choices": choices, "hint": hint}
+    metadata = {"help": help, "check": check, "choices": choices, "hint": hint, "added": added}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -299,9 +304,25 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def digest(self, length: int = 12) -> str:
-        """Stable hash of the canonical JSON (key order and tuple/list spelling do not matter)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the canonical JSON (key order and tuple/list spelling do not matter).
+
+        Fields declared with ``added=`` are left out while they hold their default, so adding an
+        option never renames the directories of runs that did not use it.
+        """
+        canonical = json.dumps(self._digest_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+    def _digest_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Config):
+                out[f.name] = value._digest_dict()
+                continue
+            if f.metadata.get("added") and f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            out[f.name] = json.loads(json.dumps(value, default=list))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
