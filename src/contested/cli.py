@@ -11,7 +11,17 @@ import sys
 import typer
 from rich.text import Text
 
-from contested.commands import analysis, console, data, demo, export, models, score, train
+from contested.commands import (
+    analysis,
+    console,
+    data,
+    demo,
+    export,
+    importing,
+    models,
+    score,
+    train,
+)
 from contested.commands import sweep as sweep_command
 from contested.errors import ContestedError
 
@@ -30,6 +40,7 @@ demo.register(app)
 sweep_command.register(app)
 score.register(app)
 app.add_typer(export.app, name="export")
+app.add_typer(importing.app, name="import")
 
 _err = console(stderr=True)
 

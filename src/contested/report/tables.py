@@ -108,6 +108,8 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     # ρ mean ± std and the Fisher-z pooled ρ come from the statistics layer; accuracy is added here.
     pooled = seed_aggregate(rows, by=keys)
     acc = _by_condition(rows, ["val_accuracy", "heldout_accuracy", "majority_rate"]).drop(columns="n_seeds")
+    for key in keys:  # seed_aggregate's rows turn an all-missing Int64 rank (no LoRA run) into object
+        pooled[key] = pooled[key].astype(acc[key].dtype)
     data = sort_conditions(pooled.merge(acc, on=keys, how="left"))
     display = pd.DataFrame({
         **_condition_display(data),
