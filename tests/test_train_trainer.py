@@ -135,7 +135,7 @@ def test_class_weighted_loss_equals_torch_weighted_cross_entropy(tmp_path):
     torch.testing.assert_close(trainer.compute_loss(model, batch), F.cross_entropy(logits, batch["labels"]))
 
 
-def test_soft_labels_train_on_kl_and_still_record_ce(tmp_path):
+def test_soft_labels_train_on_soft_ce_and_still_record_ce(tmp_path):
     items = toy_items(16, seed=4)
     rng = np.random.default_rng(0)
     soft = rng.dirichlet(np.ones(3), size=16).astype(np.float32)
@@ -146,8 +146,11 @@ def test_soft_labels_train_on_kl_and_still_record_ce(tmp_path):
     loss = trainer.compute_loss(model.eval(), batch)
     logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).logits
     p = torch.from_numpy(soft)
-    kl = (p * (p.log() - F.log_softmax(logits, -1))).sum(-1).mean()
-    torch.testing.assert_close(loss, kl)
+    ce = -(p * F.log_softmax(logits, -1)).sum(-1)
+    torch.testing.assert_close(loss, ce.mean())
+    # Cross-entropy = KL + H(target): KL's gradients, a reported loss higher by the mean entropy.
+    kl = (p * (p.log() - F.log_softmax(logits, -1))).sum(-1)
+    torch.testing.assert_close(loss - kl.mean(), -(p * p.log()).sum(-1).mean())
     df, _, _ = _train(tmp_path / "run", items=items, n=16, n_tracked=8, soft=soft, weights=False)
     inf = df[df["measurement"] == "inflight"]
     assert len(inf) == 16 and np.isfinite(inf["loss"]).all()

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from contested.config import Config, Range, configclass, nonempty, option
+from contested.data.entropy import BIN_NAMES
 from contested.data.noise import NoiseConfig, apply_flips, empty_flips, flip_labels
 from contested.data.overlap import drop_overlap
 from contested.data.sources import BULK_SOURCES, load_bulk, load_items
@@ -21,6 +22,18 @@ from contested.errors import ContestedError
 
 TRAINING_LABELS: tuple[str, ...] = ("majority", "old", "soft")
 TRAIN_COLUMNS = ("item_id", "premise", "hypothesis", "label", "label_dist", "is_tracked", "is_noisy")
+
+
+def _bin_list(value: tuple[str, ...]) -> str | None:
+    """Check of a list of entropy-bin names (no unknown name, no repeat)."""
+    if not value:
+        return "must not be empty; omit it for every bin"
+    unknown = [b for b in value if b not in BIN_NAMES]
+    if unknown:
+        return f"unknown bin {unknown[0]!r}; use one or more of {', '.join(BIN_NAMES)}"
+    if len(set(value)) != len(value):
+        return f"names a bin twice (got {', '.join(value)})"
+    return None
 
 
 @configclass
@@ -45,6 +58,10 @@ class DataConfig(Config):
                                  help="Label of tracked items: majority (of all votes; the study's) | old "
                                       "(the source's gold label) | soft (the vote distribution; also set "
                                       "train.soft_labels).")
+    soft_bins: tuple[str, ...] | None = option(
+        None, check=_bin_list, added="0.2", hint="e.g. --soft-bins contested",
+        help="With training_label soft: entropy bins whose tracked items train on the vote distribution "
+             "(the others keep their majority label); default: every bin.")
     heldout: int = option(500, check=Range(ge=0), help="Bulk-format items never trained on, for task accuracy.")
     max_tracked: int | None = option(None, check=Range(ge=3), hint="one item per entropy bin",
                                      help="Cap on tracked items (stratified subsample; validation capped in "
@@ -52,6 +69,22 @@ class DataConfig(Config):
     data_dir: str | None = option(None, check=nonempty,
                                   help="Data folder (default $CONTESTED_DATA_DIR, then the user cache).")
     noise: NoiseConfig = option(default_factory=NoiseConfig, help="Label noise on tracked items' training labels.")
+
+    def validate(self) -> None:
+        if self.soft_bins is None:
+            return
+        if self.training_label != "soft":
+            raise self.fail("soft_bins", f"applies to training_label soft, not {self.training_label!r}; "
+                                         "set --training-label soft --soft-labels or drop it")
+        # One spelling per choice (bin order; every bin = the default), so equal runs share a digest.
+        chosen = tuple(b for b in BIN_NAMES if b in self.soft_bins)
+        object.__setattr__(self, "soft_bins", None if chosen == BIN_NAMES else chosen)
+
+    def soft_target_bins(self) -> tuple[str, ...]:
+        """The bins whose tracked items train on the vote distribution (none unless soft)."""
+        if self.training_label != "soft":
+            return ()
+        return BIN_NAMES if self.soft_bins is None else self.soft_bins
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +95,8 @@ class Mixture:
     ----------
     train
         ``item_id, premise, hypothesis, label`` (int), ``label_dist`` (list[float], length K:
-        the soft target; one-hot unless ``training_label='soft'``), ``is_tracked``, ``is_noisy``.
+        the soft target; one-hot unless ``training_label='soft'`` and the item's bin is one of
+        ``soft_bins``), ``is_tracked``, ``is_noisy``.
     tracked, validation
         Item tables of the tracked and validation items, with a ``training_label`` column.
     heldout
@@ -150,7 +184,7 @@ def build_mixture(config: DataConfig) -> Mixture:
         bulk_train, heldout, dropped, bulk_files = _draw_bulk(bulk_name, items, config, label_names)
         files += bulk_files
 
-    train = pd.concat([_bulk_rows(bulk_train, k), _tracked_rows(tracked, config.training_label, k)],
+    train = pd.concat([_bulk_rows(bulk_train, k), _tracked_rows(tracked, config.soft_target_bins(), k)],
                       ignore_index=True)
     if train["item_id"].duplicated().any():
         dup = train.loc[train["item_id"].duplicated(), "item_id"].iloc[0]
@@ -215,9 +249,12 @@ def _bulk_rows(bulk: pd.DataFrame, k: int) -> pd.DataFrame:
     }, columns=list(TRAIN_COLUMNS))
 
 
-def _tracked_rows(tracked: pd.DataFrame, mode: str, k: int) -> pd.DataFrame:
+def _tracked_rows(tracked: pd.DataFrame, soft_bins: tuple[str, ...], k: int) -> pd.DataFrame:
+    """Tracked training rows: the vote distribution as soft target in ``soft_bins``, else one-hot."""
     labels = tracked["training_label"].to_numpy(dtype=np.int64)
-    dist = [list(d) for d in tracked["label_dist"]] if mode == "soft" else _one_hot(labels, k)
+    soft = tracked["bin"].astype(str).isin(soft_bins).to_numpy()
+    dist = [list(map(float, d)) if s else hard
+            for d, s, hard in zip(tracked["label_dist"], soft, _one_hot(labels, k), strict=True)]
     return pd.DataFrame({
         "item_id": tracked["item_id"].to_numpy(), "premise": tracked["premise"].to_numpy(dtype=object),
         "hypothesis": tracked["hypothesis"].to_numpy(dtype=object), "label": labels,

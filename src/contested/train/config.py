@@ -12,12 +12,23 @@ Every field is declared once (:func:`contested.config.option`): its help text is
 from __future__ import annotations
 
 from contested.config import Config, ConfigError, Range, configclass, nonempty, option
-from contested.data import DataConfig
+from contested.data import BIN_NAMES, DataConfig
 from contested.models.config import MethodConfig
 
 PADDING_MODES = ("longest", "max_length")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "bfloat16", "float16")
+ITEM_WEIGHTINGS = ("none", "entropy", "bins")
+
+
+def _bin_weights(value: tuple[float, ...]) -> str | None:
+    """Check of ``bin_weights``: one weight ≥ 0 per entropy bin, not all zero."""
+    if len(value) != len(BIN_NAMES):
+        return (f"needs {len(BIN_NAMES)} weights, one per bin ({', '.join(BIN_NAMES)}); "
+                f"got {len(value)}: {', '.join(f'{v:g}' for v in value)}")
+    if any(v < 0 for v in value) or not any(v > 0 for v in value):
+        return f"weights must be ≥ 0 and not all 0 (got {', '.join(f'{v:g}' for v in value)})"
+    return None
 
 
 @configclass
@@ -43,8 +54,19 @@ class TrainConfig(Config):
     seed: int = option(42, help="Run seed: head and adapter initialisation, dropout and batch order.")
     class_weighted: bool = option(True, help="Weight the training loss by inverse class frequency over "
                                              "the training mixture (sum = K).")
-    soft_labels: bool = option(False, help="Train on KL divergence to the annotator distribution instead "
-                                           "of CE to the hard label (with training_label soft).")
+    soft_labels: bool = option(False, help="Train on cross-entropy to the annotator distribution instead "
+                                           "of to the hard label (with training_label soft).")
+    item_weighting: str = option(
+        "none", choices=ITEM_WEIGHTINGS, added="0.2",
+        help="Per-item loss weight of tracked items: none | entropy (1 − H / ln K) | bins (bin_weights); "
+             "bulk items weigh 1.")
+    bin_weights: tuple[float, ...] | None = option(
+        None, check=_bin_weights, added="0.2", hint="e.g. --bin-weights 1,1,0.5",
+        help="With item_weighting bins: loss weight of tracked clean, ambiguous and contested items.")
+    label_smoothing: float = option(
+        0.0, check=Range(ge=0, lt=1), added="0.2", hint="e.g. 0.1",
+        help="Label smoothing ε as transformers' label_smoothing_factor: (1 − ε)·CE + ε·mean over "
+             "classes of −log p (0: off).")
     padding: str = option("longest", choices=PADDING_MODES,
                           help="longest (pad each batch to its longest item) or max_length (always pad to "
                                "max_length, the reference code's behaviour).")
@@ -66,6 +88,12 @@ class TrainConfig(Config):
         if dbs is not None and self.batch_size % dbs:
             raise self.fail("device_batch_size", f"must divide batch_size={self.batch_size} (got {dbs}); "
                                                  "gradient accumulation makes up the rest")
+        if self.item_weighting == "bins" and self.bin_weights is None:
+            raise self.fail("bin_weights", "item_weighting bins needs one weight per bin "
+                                           f"({', '.join(BIN_NAMES)}), e.g. --bin-weights 1,1,0.5")
+        if self.item_weighting != "bins" and self.bin_weights is not None:
+            raise self.fail("bin_weights", f"applies to item_weighting bins, not {self.item_weighting!r}; "
+                                           "add --item-weighting bins or drop it")
 
     @property
     def per_device_batch(self) -> int:
@@ -122,4 +150,4 @@ class RunConfig(Config):
                               "together with data.training_label soft (or neither)")
 
 
-__all__ = ["DEVICES", "DTYPES", "PADDING_MODES", "RecordConfig", "RunConfig", "TrainConfig"]
+__all__ = ["DEVICES", "DTYPES", "ITEM_WEIGHTINGS", "PADDING_MODES", "RecordConfig", "RunConfig", "TrainConfig"]

@@ -3,8 +3,9 @@
 The HF ``Trainer`` drops every column its model does not accept unless
 ``remove_unused_columns=False``; we keep ``item_id``, ``is_tracked``, ``label_used`` and
 ``is_noisy`` in each batch so that :class:`~contested.train.trainer.InflightLossMixin` can
-record per-item losses from the training forward pass; ``compute_loss`` strips them
-(``MODEL_EXTRAS``) before the model sees the batch.
+record per-item losses from the training forward pass, and the optional ``soft_labels``
+(soft targets) and ``item_weight`` (per-item loss weights) that its training loss uses;
+``compute_loss`` strips them (``MODEL_EXTRAS``) before the model sees the batch.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import datasets
 import numpy as np
 import torch
 
+from contested.data import BIN_NAMES
 from contested.errors import ContestedError
 
 #: Batch keys that describe items rather than feed the model.
-MODEL_EXTRAS = ("item_id", "is_tracked", "label_used", "is_noisy", "soft_labels")
+MODEL_EXTRAS = ("item_id", "is_tracked", "label_used", "is_noisy", "soft_labels", "item_weight")
 
 
 def encode_texts(
@@ -80,12 +82,14 @@ def tokenised_dataset(
     label_used: Sequence[int] | None = None,
     is_noisy: Sequence[bool] | None = None,
     soft_labels: np.ndarray | None = None,
+    item_weight: Sequence[float] | None = None,
 ) -> datasets.Dataset:
     """Training items as a HF ``datasets.Dataset`` that keeps the item metadata.
 
     Columns: the token features, ``labels`` (training label), ``item_id``, ``is_tracked``,
     ``label_used`` (the label tracking compares against; -1 for untracked bulk items),
-    ``is_noisy``, ``length`` (tokens, for ``group_by_length``) and optionally ``soft_labels``.
+    ``is_noisy``, ``length`` (tokens, for ``group_by_length``) and optionally ``soft_labels``
+    and ``item_weight``.
 
     Parameters
     ----------
@@ -100,6 +104,9 @@ def tokenised_dataset(
         not noisy.
     soft_labels
         Optional soft targets, shape (n, K), rows summing to 1.
+    item_weight
+        Optional per-item training-loss weights, shape (n,), ≥ 0 (see :func:`item_weights`);
+        absent = every item weighs 1. They never touch the recorded losses.
     """
     n = len(features)
     labels = np.asarray(labels, dtype=np.int64)
@@ -114,6 +121,8 @@ def tokenised_dataset(
     )
     if soft_labels is not None:
         columns["soft_labels"] = np.asarray(soft_labels, np.float32).tolist()
+    if item_weight is not None:
+        columns["item_weight"] = np.asarray(item_weight, np.float32).tolist()
     for name, values in columns.items():
         if len(values) != n:
             raise ValueError(f"{name} has length {len(values)}, expected {n}")
@@ -157,7 +166,8 @@ class DynamicsCollator:
         if "item_id" in items[0]:
             batch["item_id"] = [it["item_id"] for it in items]
         for key, dtype in (("is_tracked", torch.bool), ("label_used", torch.long),
-                           ("is_noisy", torch.bool), ("soft_labels", torch.float32)):
+                           ("is_noisy", torch.bool), ("soft_labels", torch.float32),
+                           ("item_weight", torch.float32)):
             if key in items[0]:
                 batch[key] = torch.tensor([it[key] for it in items], dtype=dtype)
         return batch
@@ -191,3 +201,70 @@ def class_weights(labels: Sequence[int], num_classes: int) -> np.ndarray:
         )
     inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
     return (inv / inv.sum() * num_classes).astype(np.float32)
+
+
+def item_weights(
+    is_tracked: Sequence[bool],
+    entropy: Sequence[float],
+    bins: Sequence[str | None],
+    *,
+    mode: str,
+    num_classes: int,
+    bin_weights: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Per-item training-loss weights (``train.item_weighting``); bulk items weigh 1.
+
+    Parameters
+    ----------
+    is_tracked
+        Shape (n,): which rows are tracked multi-annotator items.
+    entropy
+        Shape (n,): annotation entropy in **nats** (ignored for bulk rows; NaN is fine there).
+    bins
+        Shape (n,): entropy bin names (``clean``/``ambiguous``/``contested``; ignored for bulk rows).
+    mode
+        ``none`` (all 1), ``entropy`` (tracked: ``1 − H / ln K``, clipped to [0, 1]) or ``bins``
+        (tracked: ``bin_weights[b]`` for bin b in ``BIN_NAMES`` order).
+    num_classes
+        K (the normaliser ln K of ``entropy``).
+    bin_weights
+        One weight per bin for ``mode="bins"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), float32.
+
+    Examples
+    --------
+    >>> import math
+    >>> item_weights([True, True, False], [0.0, math.log(3), float("nan")], ["clean", "contested", None],
+    ...              mode="entropy", num_classes=3).round(3).tolist()
+    [1.0, 0.0, 1.0]
+    >>> item_weights([True, False], [0.9, 0.0], ["contested", None], mode="bins", num_classes=3,
+    ...              bin_weights=[1, 1, 0.5]).tolist()
+    [0.5, 1.0]
+    """
+    tracked = np.asarray(is_tracked, dtype=bool)
+    out = np.ones(len(tracked), dtype=np.float64)
+    if mode == "none":
+        return out.astype(np.float32)
+    if mode == "entropy":
+        h = np.asarray(entropy, dtype=np.float64)[tracked]
+        if not np.isfinite(h).all():
+            raise ContestedError("item_weighting 'entropy' needs the annotation entropy of every tracked item")
+        out[tracked] = np.clip(1.0 - h / np.log(num_classes), 0.0, 1.0)
+    elif mode == "bins":
+        if bin_weights is None or len(bin_weights) != len(BIN_NAMES):
+            raise ContestedError(f"item_weighting 'bins' needs {len(BIN_NAMES)} bin weights "
+                                 f"({', '.join(BIN_NAMES)})")
+        lookup = dict(zip(BIN_NAMES, map(float, bin_weights), strict=True))
+        names = [str(b) for b, t in zip(bins, tracked, strict=True) if t]
+        unknown = sorted(set(names) - set(lookup))
+        if unknown:
+            raise ContestedError(f"tracked items in bin(s) {', '.join(unknown)}; item_weighting 'bins' knows "
+                                 f"{', '.join(BIN_NAMES)}")
+        out[tracked] = [lookup[b] for b in names]
+    else:
+        raise ContestedError(f"unknown item_weighting {mode!r}; use none, entropy or bins")
+    return out.astype(np.float32)

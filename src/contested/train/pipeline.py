@@ -32,7 +32,13 @@ from contested.train.callbacks import (
     epoch_metrics,
 )
 from contested.train.config import RunConfig, TrainConfig
-from contested.train.data import DynamicsCollator, class_weights, encode_texts, tokenised_dataset
+from contested.train.data import (
+    DynamicsCollator,
+    class_weights,
+    encode_texts,
+    item_weights,
+    tokenised_dataset,
+)
 from contested.train.recorder import DynamicsRecorder
 from contested.train.snapshot import EvalSet
 from contested.train.trainer import DynamicsTrainer, training_arguments, use_cpu
@@ -174,8 +180,23 @@ def _eval_set(frame: pd.DataFrame, tokenizer: Any, *, split: str, label_col: str
     )
 
 
-def _train_dataset(mixture: Any, tokenizer: Any, train: TrainConfig, template: str | None) -> Any:
-    """The training mixture, tokenised; tracked items carry their tracking label (``label_used``)."""
+def _item_weights(mixture: Any, train: TrainConfig) -> np.ndarray | None:
+    """Per-row loss weights of ``mixture.train`` (``train.item_weighting``); None when off."""
+    if train.item_weighting == "none":
+        return None
+    df, tracked = mixture.train, mixture.tracked.set_index(mixture.tracked["item_id"].astype(str))
+    ids = df["item_id"].astype(str)
+    return item_weights(df["is_tracked"].astype(bool).to_numpy(),
+                        ids.map(tracked["entropy"]).astype(float).to_numpy(),
+                        ids.map(tracked["bin"].astype(str)).tolist(),
+                        mode=train.item_weighting, num_classes=mixture.num_classes,
+                        bin_weights=train.bin_weights)
+
+
+def _train_dataset(mixture: Any, tokenizer: Any, train: TrainConfig, template: str | None,
+                   weights: np.ndarray | None = None) -> Any:
+    """The training mixture, tokenised; tracked items carry their tracking label (``label_used``),
+    soft targets (with ``soft_labels``) and loss weights (``weights``, when item weighting is on)."""
     df = mixture.train
     tracking_label = dict(zip(mixture.tracked["item_id"].astype(str),
                               mixture.tracked["training_label"].astype(int), strict=True))
@@ -187,8 +208,23 @@ def _train_dataset(mixture: Any, tokenizer: Any, train: TrainConfig, template: s
         feats, labels=df["label"].astype(int).to_numpy(), item_ids=ids,
         is_tracked=df["is_tracked"].astype(bool).to_numpy(),
         label_used=[tracking_label.get(i, -1) for i in ids],
-        is_noisy=df["is_noisy"].astype(bool).to_numpy(), soft_labels=soft,
+        is_noisy=df["is_noisy"].astype(bool).to_numpy(), soft_labels=soft, item_weight=weights,
     )
+
+
+def _mitigation_summary(mixture: Any, config: RunConfig, weights: np.ndarray | None) -> dict[str, Any]:
+    """metrics.json: tracked items whose training target is not one-hot; mean item weight per bin."""
+    df = mixture.train
+    tracked = df["is_tracked"].astype(bool).to_numpy()
+    dist = np.stack(df["label_dist"].map(np.asarray).tolist())[tracked] if tracked.any() else np.zeros((0, 1))
+    n_soft = int((dist.max(axis=1) < 1.0).sum()) if config.train.soft_labels else 0
+    by_bin = None
+    if weights is not None:
+        bins = df["item_id"].astype(str).map(
+            dict(zip(mixture.tracked["item_id"].astype(str), mixture.tracked["bin"].astype(str), strict=True)))
+        frame = pd.DataFrame({"bin": bins[tracked].to_numpy(), "w": weights[tracked]})
+        by_bin = {str(b): round(float(w), 6) for b, w in frame.groupby("bin")["w"].mean().items()}
+    return {"n_soft_targets": n_soft, "item_weight_by_bin": by_bin}
 
 
 def _progress_bars(enabled: bool) -> contextlib.AbstractContextManager:
@@ -223,7 +259,8 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
         _eval_set(mixture.validation, tokenizer, split="validation", label_col="training_label",
                   train=train, template=template),
     ]
-    train_ds = _train_dataset(mixture, tokenizer, train, template)
+    per_item = _item_weights(mixture, train)
+    train_ds = _train_dataset(mixture, tokenizer, train, template, per_item)
     weights = class_weights(mixture.train["label"].astype(int).to_numpy(), mixture.num_classes)
     recorder = DynamicsRecorder(run_id=config.digest())
 
@@ -288,6 +325,7 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
         "n_heldout": 0 if mixture.heldout is None else len(mixture.heldout),
         "dropped_overlap": int(mixture.dropped_overlap),
         "class_weights": weights.tolist() if train.class_weighted else None,
+        "mitigations": _mitigation_summary(mixture, config, per_item),
         "label_names": list(mixture.label_names),
         "params": n_params, "trainable_params": n_trainable,
         "train_time_s": round(train_time, 3),

@@ -1,11 +1,25 @@
-"""The HF ``Trainer`` with per-item losses: class-weighted or soft-label training + in-flight rows.
+"""The HF ``Trainer`` with per-item losses: weighted, soft-label, smoothed training + in-flight rows.
+
+The training loss (``docs/training.md``, "Mitigations"). Item i has logits z_i, p_i = softmax(z_i),
+training label y_i, target distribution q_i (one-hot of y_i, or the annotator distribution for
+soft targets), class weight c_{y_i} (1 without ``class_weighted``) and item weight v_i (the batch's
+``item_weight``; 1 when absent). With label smoothing ε (``args.label_smoothing_factor``)::
+
+    ℓ_i = (1 − ε) · (−Σ_k q_ik log p_ik) + ε · (1/K) Σ_k (−log p_ik)
+    w_i = c_{y_i} · v_i
+    loss = Σ_i w_i ℓ_i / Σ_i w_i          (sums over the whole accumulated batch)
+
+For one-hot q and ε > 0 this ℓ_i is transformers' ``LabelSmoother`` per item; for ε = 0 it is
+(soft) cross-entropy. ``Trainer.compute_loss`` (and so the Trainer's own label smoother) is
+overridden here, so the smoothing is applied by :func:`per_item_objective`, with the same
+definition. The recorded dynamics never see ε, q or w: they are unweighted CE vs ``label_used``.
 
 transformers 5.x loss-scaling contract (``Trainer.training_step``): the loss returned by
 ``compute_loss`` is divided by the number of accumulation steps unless ``loss_is_scaled_for_ga``
 says it is already normalised over the whole accumulated batch. We normalise it ourselves:
 :meth:`InflightLossMixin.get_batch_samples` (called once per optimiser step with all its
-micro-batches) returns the accumulated batch's total item weight as ``num_items_in_batch``, and
-:meth:`~InflightLossMixin.compute_loss` returns ``Σ_batch w_i ℓ_i / Σ_accumulated w_i``. Summed
+micro-batches) returns the accumulated batch's total item weight Σ w_i as ``num_items_in_batch``,
+and :meth:`~InflightLossMixin.compute_loss` returns ``Σ_batch w_i ℓ_i / Σ_accumulated w_i``. Summed
 over the micro-batches this is exactly the weighted mean loss of one big batch, so
 ``device_batch_size=8`` with 4 accumulation steps takes the same optimiser step as a device
 batch of 32, even when the last accumulation of an epoch has fewer micro-batches.
@@ -30,16 +44,21 @@ if TYPE_CHECKING:  # config imports the data and models layers; keep this module
 
 
 def per_item_objective(
-    logits: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None = None
+    logits: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """Per-item training loss in nats, shape (n,).
+    """Per-item training loss in nats, shape (n,), before any weighting.
 
-    Cross-entropy to ``labels`` (shape (n,)), or, when ``soft_targets`` (shape (n, K), rows
-    summing to 1) is given, KL(soft_targets ‖ softmax(logits)).
+    ``(1 − ε) · CE(q, p) + ε · mean_k(−log p_k)`` with p = softmax(logits), q = one-hot of
+    ``labels`` (shape (n,)) or ``soft_targets`` (shape (n, K), rows summing to 1) and
+    ε = ``label_smoothing``. For one-hot q this is transformers' ``LabelSmoother`` per item; with
+    soft q it is the cross-entropy to the smoothed target (1 − ε)·q + ε/K (torch's definition).
+
+    Soft targets use cross-entropy, −Σ_k q_k log p_k = KL(q ‖ p) + H(q): the same gradients
+    as KL (H(q) does not depend on the model), but the reported training loss includes H(q).
     """
-    if soft_targets is None:
-        return F.cross_entropy(logits, labels, reduction="none")
-    return F.kl_div(F.log_softmax(logits, dim=-1), soft_targets, reduction="none").sum(-1)
+    target = labels if soft_targets is None else soft_targets
+    return F.cross_entropy(logits, target, reduction="none", label_smoothing=float(label_smoothing))
 
 
 class InflightLossMixin:
@@ -58,7 +77,11 @@ class InflightLossMixin:
     class_weights : torch.Tensor or None
         Shape (K,); None = unweighted.
     soft_labels : bool
-        Train on KL to ``soft_labels`` in the batch.
+        Train on cross-entropy to ``soft_labels`` in the batch.
+
+    Per-item weights come with the batch (``item_weight``, see
+    :func:`~contested.train.data.item_weights`) and label smoothing from
+    ``args.label_smoothing_factor``; the module docstring gives the loss.
     """
 
     recorder: DynamicsRecorder | None = None
@@ -67,15 +90,25 @@ class InflightLossMixin:
     # Our loss is normalised over the whole accumulated batch (see the module docstring).
     loss_is_scaled_for_ga = True
 
-    def _item_weights(self, labels: torch.Tensor) -> torch.Tensor:
+    def _example_weights(self, batch: dict[str, Any]) -> torch.Tensor:
+        """w_i = class weight of the training label × the item's weight, shape (n,)."""
+        labels = batch["labels"]
         if self.class_weights is None:
-            return torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
-        return self.class_weights.to(labels.device)[labels]
+            weights = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
+        else:
+            weights = self.class_weights.to(labels.device)[labels]
+        item = batch.get("item_weight")
+        return weights if item is None else weights * item.to(weights.device, torch.float32)
+
+    @property
+    def _label_smoothing(self) -> float:
+        args = getattr(self, "args", None)
+        return float(getattr(args, "label_smoothing_factor", 0.0) or 0.0)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         """Fetch one optimiser step's micro-batches; return their total item weight as normaliser."""
         batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
-        total = sum(self._item_weights(b["labels"]).sum() for b in batch_samples if "labels" in b)
+        total = sum(self._example_weights(b).sum() for b in batch_samples if "labels" in b)
         return batch_samples, (total.to(device) if torch.is_tensor(total) else None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -87,10 +120,12 @@ class InflightLossMixin:
         soft = inputs.get("soft_labels") if self.soft_labels else None
         if self.soft_labels and soft is None:
             raise ValueError("soft_labels=True but the batch has no 'soft_labels' (pass soft_labels= to tokenised_dataset)")
-        per_item = per_item_objective(logits.float(), labels, soft)
-        weights = self._item_weights(labels)
+        per_item = per_item_objective(logits.float(), labels, soft, self._label_smoothing)
+        weights = self._example_weights(inputs)
         denom = num_items_in_batch if num_items_in_batch is not None else weights.sum()
-        loss = (weights * per_item).sum() / denom
+        # An all-zero-weight batch (possible with item weights of 0) contributes nothing, not NaN.
+        denom = torch.as_tensor(denom, dtype=per_item.dtype, device=per_item.device)
+        loss = (weights * per_item).sum() / denom.clamp(min=torch.finfo(per_item.dtype).tiny)
         if self.recorder is not None and model.training:
             self._record_inflight(logits, inputs)
         return (loss, outputs) if return_outputs else loss
@@ -127,7 +162,7 @@ class DynamicsTrainer(InflightLossMixin, Trainer):
     class_weights
         Shape (K,) or None.
     soft_labels
-        Train on KL to the annotator distribution.
+        Train on cross-entropy to the annotator distribution (the batch's ``soft_labels``).
     """
 
     def __init__(self, *args: Any, recorder: DynamicsRecorder | None = None,
@@ -160,6 +195,8 @@ def training_arguments(train: TrainConfig, *, output_dir: str) -> TrainingArgume
         lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": train.min_lr_rate},
         max_grad_norm=train.max_grad_norm,
+        # Read by InflightLossMixin.compute_loss (it replaces the Trainer's LabelSmoother).
+        label_smoothing_factor=train.label_smoothing,
         optim=train.optim,
         seed=train.seed,
         data_seed=train.seed,
