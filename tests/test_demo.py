@@ -24,6 +24,11 @@ def test_demo_trains_both_methods_and_reports(tiny_bert, tmp_path, data_dir, cap
     printed = capsys.readouterr().out
     assert "LoRA r=4" in printed and "full FT" in printed
     assert "difference in ρ on the same 1,211 items" in printed
+    # the matched-learning line follows the paired line (or says why the runs could not be compared)
+    lines = printed.splitlines()
+    after = lines[next(i for i, t in enumerate(lines) if "difference in ρ on the same" in t) + 1]
+    assert after.startswith("LoRA") and "− full FT at matched learning" in after, after
+    assert (out / "analysis" / "human_fit.parquet").exists()
     runs = sorted(p for p in (out / "runs").iterdir() if (p / "DONE").exists())
     assert len(runs) == 2
     assert (out / "report" / "report.html").stat().st_size > 10_000

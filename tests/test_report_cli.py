@@ -50,9 +50,11 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
     assert "ρ(annotation entropy, aulc) per run" in out and "LoRA r=4" in out and "full FT" in out
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     for stem in ("runs", "item_metrics", "run_statistics", "conditions", "rho_by_label", "bin_means",
-                 "paired_lora_vs_full", "noise_tests"):
+                 "paired_lora_vs_full", "noise_tests", "human_fit", "unlearning_decomposition", "learning_curves",
+                 "matched"):
         assert {f"{stem}.csv", f"{stem}.parquet"} <= names
-    for stem in ("key_results", "table1_rho", "table2_unlearning", "table_paired", "table_noise"):
+    for stem in ("key_results", "table1_rho", "table2_unlearning", "table_paired", "table_noise",
+                 "table_annotator_fit", "table_unlearning_decomposed", "table_matched_learning"):
         assert {f"tables/{stem}.{ext}" for ext in ("csv", "md", "tex")} <= names
     assert "tables/table3_rank_sweep.csv" not in names  # one rank: no sweep table
 
@@ -114,9 +116,13 @@ def test_report_page_is_self_contained(report_dir, sweep_dir):
     # CSS could fetch too: no url(...) and no @import
     assert "url(" not in html and "@import" not in html
     pngs = sorted((report_dir / "figures").glob("*.png"))
-    assert len(pngs) == parser.tags["img"] == 2 + 4  # histogram, forest + one condition × 4
+    # histogram, forest, un-learning vs learning + one condition × 5 (hero, JSD by bin, trajectories, …)
+    assert len(pngs) == parser.tags["img"] == 3 + 5
     assert len(list((report_dir / "figures").glob("*.pdf"))) == len(pngs)
-    for title in ("Table 1: entropy–AULC correlation by condition", "Table 2: un-learning", "Noise injection"):
+    for title in ("Table 1: entropy–AULC correlation by condition", "Table 2: un-learning", "Noise injection",
+                  "Fit to the annotators (validation items)", "Un-learning decomposed",
+                  "LoRA vs full FT at matched learning", "Un-learning against learning",
+                  "Fit to the annotators by entropy bin"):
         assert title in html
     assert parser.tags["details"] == 6  # one per run, with its config/env/metrics
     assert '"git_commit": &#34;abc123&#34;' in html or '&#34;git_commit&#34;: &#34;abc123&#34;' in html
@@ -149,7 +155,8 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     assert problems == []
     assert dom.stdout.count("<img ") == len(list((report_dir / "figures").glob("*.png")))
     # key results, Table 1, Table 2 and the noise table, parsed into the live DOM
-    assert dom.stdout.count('<table class="dataframe data">') == 5  # key, Table 1, Table 2, paired, noise
+    # key, Table 1, Table 2, paired, noise, fit to the annotators, un-learning decomposed, matched learning
+    assert dom.stdout.count('<table class="dataframe data">') == 8
     assert "Table 1: entropy–AULC correlation by condition" in dom.stdout
     shot = tmp_path / "report.png"
     res = _chromium(f"--screenshot={shot}", "--window-size=1400,2000", page)

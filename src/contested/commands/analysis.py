@@ -32,7 +32,7 @@ def _analyze(paths: list[Path], *, metric: str, n_boot: int, seed: int):
     from contested.report.analysis import analyze
     from contested.report.runs import load_runs
 
-    runs = load_runs(paths, logits=False)  # nothing downstream reads them; a 4× faster read
+    runs = load_runs(paths, logits=True)  # the human-fit tables (JSD, KL to the annotators) need them
     for run in runs:
         if "entropy" not in run.items.columns or run.items["entropy"].isna().all():
             from contested.errors import located
@@ -85,8 +85,9 @@ def register(app: typer.Typer) -> None:
         """Per-item metrics, per-run and across-run statistics and the study's tables.
 
         Writes CSV + Parquet tables (runs, item_metrics, run_statistics, conditions, and where the
-        runs allow: paired_lora_vs_full, noise_tests) and tables/ (Markdown, CSV, LaTeX); the
-        columns are documented in docs/report.md.
+        runs allow: paired_lora_vs_full, noise_tests, human_fit, unlearning_decomposition,
+        learning_curves, matched) and tables/ (Markdown, CSV, LaTeX); the columns are documented
+        in docs/report.md.
         """
         from contested.report.analysis import write_analysis
 

@@ -16,7 +16,7 @@ from contested.experiments.demo import DemoConfig
 _out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
 
 
-def _print_summary(summary, paired, report) -> None:
+def _print_summary(summary, paired, report, matched=None) -> None:
     table = Table(title="contested demo: ρ(annotation entropy, AULC) on the tracked items",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("method", "lr", "held-out\nSNLI acc", "ChaosNLI val acc\n(majority rate)",
@@ -36,7 +36,24 @@ def _print_summary(summary, paired, report) -> None:
     for row in paired.itertuples():
         _out.print(f"LoRA r={row.rank} − full FT difference in ρ on the same {row.n_items:,} items: "
                    f"{row.diff:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] (paired bootstrap p = {row.p_value:.3g})")
+    if matched is not None:
+        _print_matched(matched)
     _out.print(f"report: {report}", markup=False)
+
+
+def _print_matched(matched) -> None:
+    """The LoRA − full FT difference in the contested items' mean Δℓ at the common learning L*."""
+    def signed(value: float) -> str:
+        return "—" if value != value else f"{value:+.3f}"  # NaN: no checkpoint near L* / no CI
+
+    rows = matched[matched["metric"] == "delta_contested"] if "metric" in matched.columns else matched.iloc[:0]
+    if rows.empty:
+        _out.print("LoRA − full FT at matched learning: not compared (the runs share no learning range: "
+                   "the clean items' loss never fell in one of them)", markup=False, soft_wrap=True)
+    for row in rows.itertuples():
+        _out.print(f"LoRA r={row.rank} − full FT at matched learning (L* = {row.common_learning:.2f} nats of "
+                   f"clean-item loss drop): contested Δℓ {signed(row.diff_at_max)} [{signed(row.ci_low_at_max)}, "
+                   f"{signed(row.ci_high_at_max)}] nats", markup=False, soft_wrap=True)  # one line in a log
 
 
 def _demo(flags: dict, *, force: bool) -> None:
@@ -44,7 +61,7 @@ def _demo(flags: dict, *, force: bool) -> None:
 
     config = build(DemoConfig, flags, from_flags=set(flags))
     result = run_demo(config, force=force)
-    _print_summary(result.summary, result.paired, result.report)
+    _print_summary(result.summary, result.paired, result.report, result.matched)
 
 
 def register(app: typer.Typer) -> None:

@@ -60,14 +60,16 @@ class DemoConfig(Config):
 @dataclasses.dataclass(frozen=True)
 class DemoResult:
     """What the demo produced: one summary row per method, the paired LoRA − full FT difference in ρ
-    (``paired``: ``rho_a`` LoRA, ``rho_b`` full, ``diff``, ``ci_low``, ``ci_high``, ``p_value``) and
-    where everything lives."""
+    (``paired``: ``rho_a`` LoRA, ``rho_b`` full, ``diff``, ``ci_low``, ``ci_high``, ``p_value``), the
+    LoRA − full FT differences at matched learning (``matched``: one row per metric, columns of
+    ``docs/report.md``, ``matched``) and where everything lives."""
 
     summary: pd.DataFrame
     paired: pd.DataFrame
     run_dirs: list[Path]
     analysis_dir: Path
     report: Path
+    matched: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def summarise(analysis: Any) -> pd.DataFrame:
@@ -119,9 +121,9 @@ def run_demo(config: DemoConfig, *, progress: bool = True, force: bool = False) 
     out = Path(config.out)
     run_dirs = [run(cfg, runs_dir=out / "runs", force=force, progress=progress)
                 for cfg in config.run_configs()]
-    analysis = analyze(load_runs(run_dirs, logits=False), n_boot=config.n_boot, seed=config.seed)
+    analysis = analyze(load_runs(run_dirs, logits=True), n_boot=config.n_boot, seed=config.seed)
     analysis_dir = out / "analysis"
     write_analysis(analysis, analysis_dir)
     report = write_report(analysis, out / "report", title="contested demo: LoRA vs full fine-tuning")
     return DemoResult(summary=summarise(analysis), paired=analysis.paired, run_dirs=run_dirs, analysis_dir=analysis_dir,
-                      report=Path(os.path.abspath(report)))
+                      report=Path(os.path.abspath(report)), matched=analysis.matched)

@@ -17,6 +17,11 @@ figures, condition_figures
     ``hero_figure``, ``trajectories_figure``, ``entropy_histogram_figure``,
     ``entropy_metric_figure``, ``data_map_figure``, ``forest_figure``, ``rank_figure``: tables in →
     matplotlib ``Figure`` out; ``save_figure(fig, path_stem)`` writes PNG and PDF atomically.
+human, human_tables, human_figures
+    ``human_results(runs, runs_table, n_boot=, seed=)``: fit to the annotators (JSD, KL), the
+    un-learning decomposition, learning curves and LoRA vs full FT at matched learning;
+    ``annotator_fit_table``, ``decomposition_table``, ``matched_table``; ``learning_curves_figure``,
+    ``jsd_by_bin_figure``.
 html
     ``write_report(analysis, out_dir)``: ``report.html`` + ``figures/`` (``contested report``).
 

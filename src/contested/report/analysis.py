@@ -19,6 +19,8 @@ from contested.dynamics import item_metrics
 from contested.errors import ContestedError
 from contested.io import write_table
 from contested.report.conditions import sort_conditions
+from contested.report.human import human_results, merge_fit_items
+from contested.report.human_tables import annotator_fit_table, decomposition_table, matched_table
 from contested.report.render import ReportTable
 from contested.report.runs import Run, runs_table
 from contested.report.tables import (
@@ -72,10 +74,24 @@ class Analysis:
         LoRA − full-FT difference in ρ on the same items, per model × dataset × LoRA rank.
     noise_tests
         Noise-injection tests, one row per condition × noise rate > 0.
+    human_fit
+        ChaosNLI's scores (mean JSD, KL, accuracy vs majority / old label) per run × split ×
+        checkpoint; empty without logits (:mod:`contested.report.human`).
+    decomposition
+        Of the items whose loss rose, the share moving toward / away from their human
+        distribution, per run × bin; empty without logits.
+    learning_curves
+        Learning (clean-item loss drop, nats) and un-learning coordinates per run × checkpoint.
+    matched
+        LoRA − full FT at matched learning, one row per pair × metric.
     tables
         The rendered study tables.
     metric
         The metric correlated with entropy in the tables (``aulc``).
+    has_logits
+        Whether every run carried logits (the human-fit tables need them).
+    notes
+        What could not be computed and why (shown in the report).
     """
 
     runs: list[Run]
@@ -89,6 +105,12 @@ class Analysis:
     noise_tests: pd.DataFrame
     tables: list[ReportTable]
     metric: str
+    human_fit: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    decomposition: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    learning_curves: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    matched: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    has_logits: bool = False
+    notes: tuple[str, ...] = ()
 
     def headline(self) -> pd.DataFrame:
         """Per-item metrics of the tracked items' snapshots (what every figure and ρ is about)."""
@@ -218,10 +240,19 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
         tables.append(paired_table(paired, metric=metric))
     if not noise.empty:
         tables.append(noise_table(noise, stats, metric=metric))
-    return Analysis(runs=list(runs), runs_table=table, item_metrics=metrics, run_stats=stats,
-                    conditions=conditions, by_label=_by_label(tracked, metric=metric),
+    human = human_results(runs, table, n_boot=n_boot, seed=seed)
+    if not human.human_fit.empty:
+        tables.append(annotator_fit_table(human.human_fit))
+    if not human.decomposition.empty:
+        tables.append(decomposition_table(human.decomposition))
+    if not human.matched.empty:
+        tables.append(matched_table(human.matched))
+    return Analysis(runs=list(runs), runs_table=table, item_metrics=merge_fit_items(metrics, human.fit_items),
+                    run_stats=stats, conditions=conditions, by_label=_by_label(tracked, metric=metric),
                     bin_means=_bin_means(tracked, metric=metric), paired=paired, noise_tests=noise,
-                    tables=tables, metric=metric)
+                    tables=tables, metric=metric, human_fit=human.human_fit, decomposition=human.decomposition,
+                    learning_curves=human.learning_curves, matched=human.matched, has_logits=human.has_logits,
+                    notes=human.notes)
 
 
 def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]:
@@ -237,9 +268,13 @@ def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]
     frames = {"runs": analysis.runs_table, "item_metrics": analysis.item_metrics,
               "run_statistics": analysis.run_stats, "conditions": analysis.conditions,
               "rho_by_label": analysis.by_label, "bin_means": analysis.bin_means,
-              "paired_lora_vs_full": analysis.paired, "noise_tests": analysis.noise_tests}
+              "paired_lora_vs_full": analysis.paired, "noise_tests": analysis.noise_tests,
+              "human_fit": analysis.human_fit, "unlearning_decomposition": analysis.decomposition,
+              "learning_curves": analysis.learning_curves, "matched": analysis.matched}
+    optional = ("paired_lora_vs_full", "noise_tests", "human_fit", "unlearning_decomposition", "learning_curves",
+                "matched")
     for name, frame in frames.items():
-        if frame.empty and name in ("paired_lora_vs_full", "noise_tests"):
+        if frame.empty and name in optional:
             continue  # the sweep had no such runs; an empty file would suggest it had
         for suffix in (".csv", ".parquet"):
             written.append(write_table(frame, out / f"{name}{suffix}"))

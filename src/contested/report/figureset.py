@@ -1,7 +1,8 @@
 """Which figures a report holds, drawn from an :class:`~contested.report.analysis.Analysis`.
 
-Across-run figures (forest plot, rank sweep) appear when the runs allow them; per-run figures
-(hero, trajectories, entropy vs AULC, data map) are drawn for one run per condition (its lowest
+Across-run figures (forest plot, rank sweep, un-learning against learning) appear when the runs
+allow them; per-run figures (hero, JSD to the annotators by bin when the runs carry logits,
+trajectories, entropy vs AULC, data map) are drawn for one run per condition (its lowest
 seed), so a 75-run sweep gives a readable page rather than 300 figures.
 """
 
@@ -27,6 +28,7 @@ from contested.report.figures import (
     save_figure,
     trajectories_figure,
 )
+from contested.report.human_figures import jsd_by_bin_figure, learning_curves_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,18 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
             rank_figure(clean, metric=metric), out, "rank_sweep", "ρ vs LoRA rank",
             "ρ(H, AULC) of each LoRA run (points) and the seed mean (line) against the rank; dotted lines "
             "mark full fine-tuning of the same model. Spearman(rank, ρ) in the legend.", "overview"))
+    curves = analysis.learning_curves
+    if "noise_rate" in curves.columns:  # noise injection answers another question (its own table)
+        curves = curves[curves["noise_rate"].fillna(0) == 0]
+    if not curves.empty:
+        entries.append(_entry(
+            learning_curves_figure(curves), out, "learning_unlearning",
+            "Un-learning against learning",
+            "Each run's mean Δℓ of the contested tracked items (loss at a checkpoint − loss at step 0, nats) "
+            "against how much it had learnt by then (mean loss drop of the clean tracked items since step 0, "
+            "nats), one marker per checkpoint, coloured by method; dashed: no change. Runs that learnt the "
+            "same amount are compared at the same x. Right (with logits): the share of contested items whose "
+            "JSD to the annotator distribution rose since step 0. Noise-injection runs are left out.", "overview"))
     for run in representative_runs(analysis.runs_table, max_conditions=max_conditions).itertuples(index=False):
         row = run._asdict()
         label = condition_label(row)
@@ -125,6 +139,12 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
                    out, f"{stem}_hero", "Loss by entropy bin",
                    "Mean per-example cross-entropy (nats, eval-mode snapshots of the tracked items) per bin "
                    "with a 95% CI (mean ± 1.96·SEM); dashed: ln 2.", label),
+            *([_entry(jsd_by_bin_figure(loaded.dynamics, loaded.items, title=f"JSD to the annotators by bin\n{label}"),
+                      out, f"{stem}_jsd", "Fit to the annotators by entropy bin",
+                      "Mean Jensen–Shannon distance (natural log) between the model's predicted distribution and "
+                      "the annotators' label distribution per bin over training (tracked items, eval-mode "
+                      "snapshots), with a 95% CI (mean ± 1.96·SEM); lower is closer to the humans.", label)]
+              if "logits" in loaded.dynamics.columns else []),
             _entry(trajectories_figure(loaded.dynamics, loaded.items, title=f"Individual trajectories\n{label}"),
                    out, f"{stem}_trajectories", "Individual trajectories",
                    "Loss trajectories of up to 300 tracked items (seeded sample), coloured by annotation "

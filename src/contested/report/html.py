@@ -51,6 +51,10 @@ def _findings(analysis: Analysis) -> list[str]:
             f"on the same {int(row['n_items']):,} items = {fmt_num(row['diff'], signed=True)} "
             f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}], bootstrap p = {row['p_value']:.2g}."
         )
+    matched = analysis.matched
+    if not matched.empty:
+        for row in matched[matched["metric"] == "delta_contested"].to_dict("records"):
+            lines.append(matched_sentence(row))
     for row in analysis.noise_tests.to_dict("records"):
         lines.append(
             f"Noise {row['noise_rate']:.0%} ({condition_label(row)}): clean-item AULC "
@@ -58,6 +62,20 @@ def _findings(analysis: Analysis) -> list[str]:
             f"one-sided Wilcoxon p = {row['p_value']:.2g}, paired d = {fmt_num(row['cohens_dz'], 2, signed=True)}."
         )
     return lines
+
+
+def matched_sentence(row: dict) -> str:
+    """One line for a matched-learning comparison of the contested items' mean Δℓ (a ``matched`` row)."""
+    def ci(v: object, lo: object, hi: object) -> str:
+        if fmt_num(v) == "—":
+            return "—"
+        return f"{fmt_num(v, signed=True)} [{fmt_num(lo, signed=True)}, {fmt_num(hi, signed=True)}]"
+
+    return (f"{row['model']} · {row['dataset']} · seed {row['seed']}: {method_label('lora', row['rank'])} "
+            f"(lr {row['lr_lora']:g}) − full FT (lr {row['lr_full']:g}) at matched learning (L* = "
+            f"{fmt_num(row['common_learning'], 2)} nats of clean-item loss drop): contested Δℓ "
+            f"{ci(row['diff_at_max'], row['ci_low_at_max'], row['ci_high_at_max'])} nats at L*, "
+            f"{ci(row['diff_mean'], row['ci_low_mean'], row['ci_high_mean'])} averaged over [0, L*].")
 
 
 def _figure_groups(entries: Sequence[FigureEntry]) -> list[dict]:
@@ -112,7 +130,7 @@ def render_html(analysis: Analysis, figures: Sequence[FigureEntry], *, title: st
         title=title, subtitle=subtitle, n_runs=len(rt),
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=package_versions(["contested"]).get("contested") or "unknown", commit=git_commit(),
-        findings=_findings(analysis),
+        findings=_findings(analysis), notes=list(analysis.notes),
         tables=[{"name": t.name, "title": t.title, "caption": t.caption, "html": t.to_html()} for t in analysis.tables],
         figure_groups=_figure_groups(figures), runs=_runs(analysis),
     )

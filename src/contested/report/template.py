@@ -69,7 +69,18 @@ TEMPLATE = """<!DOCTYPE html>
   <p class="caption">Annotation entropy H is the Shannon entropy (nats) of an item's annotator label
   distribution; bins: clean H &lt; 0.4, ambiguous 0.4–0.7, contested ≥ 0.7 nats (scaled by ln K / ln 3).
   AULC is the mean of an item's checkpoint losses (nats); Δℓ = final − step-0 loss (nats), positive when the
-  item was un-learnt. Headline numbers use eval-mode snapshots of the tracked (trained-on) items.</p>
+  item was un-learnt. Headline numbers use eval-mode snapshots of the tracked (trained-on) items.
+  Fit to the annotators: JSD is the Jensen–Shannon distance (natural log) and KL the divergence (nats) of the
+  model's predicted distribution from the annotators' label distribution (ChaosNLI's convention). Matched
+  learning compares LoRA and full fine-tuning at the same loss drop of the clean items rather than at the
+  same step.</p>
+  {% if notes %}
+  <h3 id="notes">Not computed</h3>
+  <ul class="notes">
+  {% for line in notes %}<li>{{ line }}</li>
+  {% endfor %}
+  </ul>
+  {% endif %}
 </section>
 
 {% for t in tables %}
