@@ -14,6 +14,10 @@ One run is one directory ``<runs_dir>/<run_id>/`` (the run id is its config's di
 ================  ====================================================================
 
 and a sweep's manifests live beside the runs in ``<runs_dir>/sweeps/`` (:data:`MANIFEST_DIR`).
+While a process trains a run it holds the run's claim, a hidden sibling file
+``<runs_dir>/.<run_id>.claim`` (:func:`claim_file`; JSON: host, pid, start and heartbeat times),
+so that several sweep processes sharing one runs directory train each run once; the protocol
+(atomic create, heartbeat, takeover, release) is :mod:`contested.experiments.claims`'s.
 
 A run is built in a hidden sibling ``runs/.<digest>.partial-<pid>/`` and renamed onto
 ``runs/<digest>/`` only after ``DONE`` has been written inside it, so a killed process never
@@ -61,6 +65,23 @@ ERROR = "ERROR"
 RUN_FILES: tuple[str, ...] = (CONFIG, ENV, ITEMS, DYNAMICS, METRICS)
 #: Folder of sweep manifests inside a runs directory (never a run itself).
 MANIFEST_DIR = "sweeps"
+#: Suffix of a run's claim file ``<runs_dir>/.<run_id>.claim`` (hidden, so never a run).
+CLAIM = ".claim"
+
+
+def claim_file(runs_dir: str | os.PathLike, run_id: str) -> Path:
+    """Where the claim of run ``run_id`` lives: ``runs_dir/.<run_id>.claim``.
+
+    A sibling of the run directory, not inside it: the run directory is replaced by one rename
+    when the run finishes, and the claim must outlive that. Its temporary and set-aside
+    companions are ``.<run_id>.claim.<suffix>`` (see :mod:`contested.experiments.claims`).
+
+    Returns
+    -------
+    Path
+        The claim file's path (it need not exist).
+    """
+    return Path(runs_dir) / f".{run_id}{CLAIM}"
 
 
 # --------------------------------------------------------------------------- building a run
@@ -378,8 +399,8 @@ def conditions(config: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "CONFIG", "DONE", "DYNAMICS", "ENV", "ERROR", "ITEMS", "MANIFEST_DIR", "METRICS", "NOISE", "RUN_FILES",
-    "RunState", "Status", "building", "clear_unfinished", "conditions", "count_states", "find_finished",
+    "CLAIM", "CONFIG", "DONE", "DYNAMICS", "ENV", "ERROR", "ITEMS", "MANIFEST_DIR", "METRICS", "NOISE", "RUN_FILES",
+    "RunState", "Status", "building", "claim_file", "clear_unfinished", "conditions", "count_states", "find_finished",
     "is_finished", "plan_states", "read_config", "read_error", "read_json", "recorded_config", "run_state",
     "write_error",
 ]

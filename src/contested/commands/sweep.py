@@ -27,11 +27,15 @@ def register(app: typer.Typer) -> None:
     config_command(app, "sweep", SweepOptions, sweep, extra=extra,
                    help="Run every run of a sweep file that has no DONE marker; record failures and carry on. "
                         "Killing it at any moment and starting it again finishes the sweep with the same "
-                        "results. Exits 1 when a run failed (its error is in <runs_dir>/<run_id>/ERROR).")
+                        "results. Several sweep processes on one runs directory (terminals, cluster jobs) "
+                        "share the runs: each run is claimed and trained once, runs held by another live "
+                        "process are waited for at the end. Exits 1 when a run failed (its error is in "
+                        "<runs_dir>/<run_id>/ERROR).")
 
 
 def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
     """Expand ``file``, show its plan, and run what is missing with the options in ``flags``."""
+    from contested.experiments.claims import live_claims
     from contested.experiments.runner import plan_sweep, run_sweep, runs_to_do
     from contested.experiments.sweep import load_sweep
     from contested.rundir import ERROR, count_states
@@ -42,11 +46,14 @@ def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
     states = plan_sweep(plan)
     counts = count_states(states)
     todo = runs_to_do(plan, states, force=force)
+    held = live_claims(plan.runs_dir, (s.run_id for s in states if s.status.value != "done"),
+                       timeout=options.claim_timeout)
     if dry_run:
-        _out.print(_plan_table(plan, states))
+        _out.print(_plan_table(plan, states, held))
     extra = f" ({plan.duplicates} duplicate(s) dropped)" if plan.duplicates else ""
+    running = f", {len(held)} of them running in other processes" if held else ""
     _out.print(f"sweep [bold]{escape(plan.name)}[/]: {len(plan.runs)} runs{extra} in {escape(str(plan.runs_dir))} — "
-               f"{counts['done']} done, {counts['pending']} pending, {counts['failed']} failed; "
+               f"{counts['done']} done, {counts['pending']} pending, {counts['failed']} failed{running}; "
                f"{'would run' if dry_run else 'running'} {len(todo)}"
                + (f" with the {executor} executor" if not dry_run and todo else ""), soft_wrap=True)
     if dry_run or not todo:
@@ -61,17 +68,27 @@ def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
 
         def on_finish(outcome) -> None:
             progress.update(task, advance=1, current=f"last: {escape(outcome.label)}")
-            if outcome.status == "done":
+            where = "" if outcome.here else f" [dim](by {escape(str(outcome.by))})[/]"
+            if outcome.status == "done" and outcome.here:
                 progress.console.print(f"[green]✓[/] {escape(outcome.label)} [dim]{outcome.run_id}[/] "
                                        f"{outcome.seconds:.0f} s")
+            elif outcome.status == "done":
+                progress.console.print(f"[green]·[/] {escape(outcome.label)} [dim]{outcome.run_id}[/] done{where}")
             else:
-                progress.console.print(f"[red]✗[/] {escape(outcome.label)} [dim]{outcome.run_id}[/]: {escape(str(outcome.error))}")
+                progress.console.print(f"[red]✗[/] {escape(outcome.label)} [dim]{outcome.run_id}[/]{where}: "
+                                       f"{escape(str(outcome.error))}")
+
+        def on_wait(run, claim) -> None:
+            progress.console.print(f"[cyan]…[/] {escape(run.label)} [dim]{run.run_id}[/] is running in another "
+                                   f"process ({escape(claim.describe())}); waiting for it after the other runs")
 
         result = run_sweep(plan, executor=executor, force=force, on_start=on_start, on_finish=on_finish,
-                           **executor_options)
+                           on_wait=on_wait, claim_timeout=options.claim_timeout, **executor_options)
     after = count_states(plan_sweep(plan))
+    here = [o for o in result.outcomes if o.here]
+    others = f", {len(result.elsewhere)} by other processes" if result.elsewhere else ""
     _out.print(f"sweep [bold]{escape(plan.name)}[/]: {after['done']}/{len(plan.runs)} done, "
-               f"{len(result.outcomes) - len(result.failed)} finished now, {len(result.failed)} failed",
+               f"{sum(o.status == 'done' for o in here)} finished now{others}, {len(result.failed)} failed",
                soft_wrap=True)
     if result.failed:
         for outcome in result.failed:
@@ -80,18 +97,24 @@ def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
         raise typer.Exit(code=1)
 
 
-def _plan_table(plan, states) -> Table:
+def _plan_table(plan, states, held=None) -> Table:
+    """The ``--dry-run`` table: one row per run; ``held`` maps run ids to live claims of other processes."""
+    held = held or {}
     table = Table(title=escape(f"{plan.name}: {plan.description}" if plan.description else plan.name))
     longest = max((len(r.label) for r in plan.runs), default=3)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("run", min_width=min(longest, 40))
     table.add_column("id", no_wrap=True, min_width=12)
-    table.add_column("status", no_wrap=True)
+    table.add_column("status", min_width=7)  # "running (host, pid N, since …)" may wrap
     errors = any(state.error for state in states)
     if errors:
         table.add_column("error", overflow="fold")
     for i, (run, state) in enumerate(zip(plan.runs, states, strict=True), start=1):
-        row = [str(i), escape(run.label), run.run_id, f"[{_STYLE[state.status.value]}]{state.status.value}[/]"]
+        status = f"[{_STYLE[state.status.value]}]{state.status.value}[/]"
+        claim = held.get(run.run_id) if state.status.value != "done" else None
+        if claim is not None:
+            status = f"[cyan]running[/] ({escape(claim.describe())})"
+        row = [str(i), escape(run.label), run.run_id, status]
         error = state.error or ""
         if len(error) > 200:  # the whole message and traceback are in the run's ERROR file
             error = error[:199] + "…"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contested.config import Config, configclass, nonempty, option
+from contested.config import Config, Range, configclass, nonempty, option
+from contested.experiments.claims import DEFAULT_TIMEOUT
 
 
 def executor_names() -> tuple[str, ...]:
@@ -26,6 +27,10 @@ class SweepOptions(Config):
     runs_dir: str | None = option(None, check=nonempty,
                                   help="Where run directories go (default: the file's runs_dir, else runs/<name>).")
     force: bool = option(False, help="Rerun finished runs too.")
+    claim_timeout: float = option(DEFAULT_TIMEOUT, check=Range(gt=0),
+                                  help="Seconds without a heartbeat after which a run claimed by a sweep on "
+                                       "another machine counts as abandoned and is taken over (a dead "
+                                       "process on this machine is taken over at once).")
 
     def validate(self) -> None:
         if self.ray_address is not None and self.executor != "ray":
