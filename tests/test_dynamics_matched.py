@@ -83,3 +83,18 @@ def test_runs_on_different_items_are_refused(items):
     runs = run_matrices(pd.concat([a, b]).drop(columns="logits"), items)
     with pytest.raises(ContestedError, match="different items"):
         compare_runs(runs["a"], runs["b"])
+
+
+def test_bootstrap_spearman_equals_scipy_on_the_expanded_resample():
+    from contested.dynamics.matched import _weighted_spearman
+
+    rng = np.random.default_rng(0)
+    x = np.round(rng.random(200) * 5) / 5  # entropies tie, as ChaosNLI's do
+    y = rng.random((200, 3))
+    y[:10, 1] = 0.5  # ties in the losses too
+    idx = rng.integers(0, 200, (20, 200))
+    counts = np.stack([np.bincount(row, minlength=200) for row in idx])
+    got = _weighted_spearman(x, y, counts)
+    for b in range(20):
+        for t in range(3):
+            assert got[b, t] == pytest.approx(spearmanr(x[idx[b]], y[idx[b], t])[0], abs=1e-12)

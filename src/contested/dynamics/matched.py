@@ -26,7 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from contested.errors import ContestedError
 
@@ -153,20 +152,40 @@ def curves(run: RunMatrices, counts: np.ndarray | None = None, *,
     return out
 
 
+def _weighted_midranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Midranks of ``values`` in each resample where item i appears ``counts[:, i]`` times, (B, n).
+
+    Equal to ranking the expanded sample (ties, including an item's own copies, share their mean
+    rank) without expanding it: one sort of the values, then cumulative counts per resample.
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    group_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
+    per_group = np.add.reduceat(counts[:, order], starts, axis=1)  # (B, groups)
+    below = np.cumsum(per_group, axis=1) - per_group
+    ranks = np.empty_like(counts, dtype=float)
+    ranks[:, order] = (below + (per_group + 1) / 2)[:, group_of]
+    return ranks
+
+
 def _weighted_spearman(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Spearman ρ(x, y[:, t]) of each resample (items repeated ``counts`` times), (B, T)."""
+    """Spearman ρ(x, y[:, t]) of each resample (items repeated ``counts`` times), (B, T).
+
+    Exactly the Spearman correlation of the expanded resample: the Pearson correlation of its
+    midranks, weighted by the counts.
+    """
+    weights = counts.astype(float)
+    total = weights.sum(axis=1, keepdims=True)
+    rx = _weighted_midranks(x, weights)
+    rx = rx - (weights * rx).sum(axis=1, keepdims=True) / total
+    sxx = (weights * rx * rx).sum(axis=1)
     out = np.empty((counts.shape[0], y.shape[1]))
-    for b, c in enumerate(counts):
-        keep = c > 0
-        reps = c[keep].astype(np.int64)
-        xs = np.repeat(x[keep], reps)
-        rx = rankdata(xs)
-        ys = np.repeat(y[keep], reps, axis=0)
-        ry = rankdata(ys, axis=0)
-        rx = rx - rx.mean()
-        ry = ry - ry.mean(axis=0)
+    for t in range(y.shape[1]):
+        ry = _weighted_midranks(y[:, t], weights)
+        ry = ry - (weights * ry).sum(axis=1, keepdims=True) / total
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[b] = rx @ ry / np.sqrt((rx @ rx) * (ry * ry).sum(axis=0))
+            out[:, t] = (weights * rx * ry).sum(axis=1) / np.sqrt(sxx * (weights * ry * ry).sum(axis=1))
     return out
 
 
