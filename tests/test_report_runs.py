@@ -52,7 +52,7 @@ def test_load_run_reads_every_file(runs_root):
     assert {"loss", "logits", "step", "measurement"} <= set(run.dynamics.columns)
     assert run.condition == {"model": "sim-model", "method": "lora", "rank": 4, "dataset": "simulated-snli",
                              "seed": 1, "label_scheme": "majority", "soft_labels": False, "noise_kind": None,
-                             "noise_rate": 0.0, "lr": 1e-3, "bulk": 2000, "epochs": 3}
+                             "noise_rate": 0.0, "mitigation": "none", "lr": 1e-3, "bulk": 2000, "epochs": 3}
 
 
 def test_load_run_can_skip_the_logits_column(runs_root):

@@ -230,3 +230,14 @@ def test_reading_runs_needs_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_mitigation_condition_names_each_training_loss_change():
+    from contested.rundir import conditions, mitigation
+
+    assert mitigation({}) == "none" and conditions({})["mitigation"] == "none"  # runs from before mitigations
+    assert mitigation({"data": {"training_label": "soft"}}) == "soft"
+    assert mitigation({"data": {"training_label": "soft", "soft_bins": ["contested"]}}) == "soft[contested]"
+    assert mitigation({"train": {"item_weighting": "entropy"}}) == "entropy-weighted"
+    assert mitigation({"train": {"item_weighting": "bins", "bin_weights": [1, 1, 0.5],
+                                 "label_smoothing": 0.1}}) == "bin-weighted[1,1,0.5]+ls0.1"

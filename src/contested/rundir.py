@@ -381,7 +381,8 @@ def conditions(config: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``model, method, rank, dataset, seed, training_label, soft_labels, noise_kind,
-        noise_rate, lr, bulk, epochs`` (None where the config lacks the field).
+        noise_rate, mitigation`` (:func:`mitigation`; ``none`` for runs from before mitigations
+        existed) ``, lr, bulk, epochs`` (None where the config lacks the field).
     """
     method = config.get("method") or {}
     data = config.get("data") or {}
@@ -393,14 +394,36 @@ def conditions(config: dict[str, Any]) -> dict[str, Any]:
         "dataset": data.get("dataset"), "seed": train.get("seed"),
         "training_label": data.get("training_label"), "soft_labels": train.get("soft_labels"),
         "noise_kind": noise.get("kind") if noise.get("rate") else None,
-        "noise_rate": float(noise.get("rate") or 0.0), "lr": train.get("lr"),
+        "noise_rate": float(noise.get("rate") or 0.0), "mitigation": mitigation(config), "lr": train.get("lr"),
         "bulk": data.get("bulk"), "epochs": train.get("epochs"),
     }
+
+
+def mitigation(config: dict[str, Any]) -> str:
+    """``none`` or the run's training-loss mitigations, e.g. ``soft[contested]`` or ``entropy-weighted+ls0.1``.
+
+    Soft targets (``data.training_label: soft``, optionally only for ``data.soft_bins``), item
+    weighting (``train.item_weighting``: entropy or per-bin weights) and label smoothing
+    (``train.label_smoothing``); docs/training.md, "Mitigations".
+    """
+    data, train = config.get("data") or {}, config.get("train") or {}
+    parts = []
+    if data.get("training_label") == "soft":
+        bins = data.get("soft_bins")
+        parts.append(f"soft[{','.join(bins)}]" if bins else "soft")
+    weighting = train.get("item_weighting") or "none"
+    if weighting == "entropy":
+        parts.append("entropy-weighted")
+    elif weighting == "bins":
+        parts.append("bin-weighted[" + ",".join(f"{float(w):g}" for w in train.get("bin_weights") or ()) + "]")
+    if train.get("label_smoothing"):
+        parts.append(f"ls{float(train['label_smoothing']):g}")
+    return "+".join(parts) or "none"
 
 
 __all__ = [
     "CLAIM", "CONFIG", "DONE", "DYNAMICS", "ENV", "ERROR", "ITEMS", "MANIFEST_DIR", "METRICS", "NOISE", "RUN_FILES",
     "RunState", "Status", "building", "claim_file", "clear_unfinished", "conditions", "count_states", "find_finished",
-    "is_finished", "plan_states", "read_config", "read_error", "read_json", "recorded_config", "run_state",
+    "is_finished", "mitigation", "plan_states", "read_config", "read_error", "read_json", "recorded_config", "run_state",
     "write_error",
 ]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: Columns of :func:`sweep_runs` (condition columns follow ``docs/ARCHITECTURE.md``'s per-run table).
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "sweep", "label", "status", "error", "path", "model", "method", "rank", "dataset", "seed",
-    "training_label", "soft_labels", "noise_kind", "noise_rate", "lr", "bulk", "epochs",
+    "training_label", "soft_labels", "noise_kind", "noise_rate", "mitigation", "lr", "bulk", "epochs",
 )
 
 

@@ -44,9 +44,9 @@ from contested.stats import (
 )
 
 #: Condition columns without the seed (what seeds are replicates of).
-CONDITION = ("model", "method", "rank", "dataset", "noise_rate")
+CONDITION = ("model", "method", "rank", "dataset", "noise_rate", "mitigation")
 #: Run columns copied onto every per-item row (so one file answers "which run was this?").
-RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate")
+RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "mitigation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +154,8 @@ def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str,
 def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
     """LoRA (each rank) vs full FT of the same model and dataset, on the items both saw."""
     clean = headline[headline["noise_rate"].fillna(0) == 0]
+    if "mitigation" in clean.columns:  # the study's comparison: majority-label training, no mitigation
+        clean = clean[clean["mitigation"].fillna("none") == "none"]
     rows = []
     keys, groups = _groups(clean, ("model", "dataset"))
     for key, grp in groups:
@@ -223,7 +225,7 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
     tracked = metrics[metrics["split"] == "tracked"]
     stats = run_statistics(tracked, metric=list(dict.fromkeys([metric, "aulc", "aulc_trapz", "delta_loss"])),
                            n_boot=n_boot, seed=seed, conditions=table)
-    stats = stats.merge(table[["run_id", "noise_rate", "label_scheme", "lr"]], on="run_id", how="left")
+    stats = stats.merge(table[["run_id", "noise_rate", "mitigation", "label_scheme", "lr"]], on="run_id", how="left")
     order = {run_id: i for i, run_id in enumerate(table["run_id"])}  # the runs table's reading order
     stats = stats.sort_values(["run_id", "measurement", "metric"], key=lambda c: c.map(order) if c.name == "run_id" else c)
     stats = stats.reset_index(drop=True)

@@ -46,7 +46,7 @@ class FigureEntry:
 
 def representative_runs(runs_table: pd.DataFrame, *, max_conditions: int = 12) -> pd.DataFrame:
     """One run per condition (lowest seed), in the runs table's order, at most ``max_conditions``."""
-    keys = [c for c in ("model", "method", "rank", "dataset", "noise_rate") if c in runs_table.columns]
+    keys = [c for c in ("model", "method", "rank", "dataset", "noise_rate", "mitigation") if c in runs_table.columns]
     first = runs_table.sort_values("seed", kind="stable").groupby(keys, dropna=False, sort=False).head(1)
     return runs_table[runs_table["run_id"].isin(first["run_id"])].head(max_conditions)
 
@@ -128,6 +128,8 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
         label = condition_label(row)
         if row.get("noise_rate"):
             label += f" · noise {row['noise_rate']:.0%}"
+        if row.get("mitigation") not in (None, "none"):
+            label += f" · {row['mitigation']}"
         label += f" · seed {row['seed']}"
         loaded = next(r for r in analysis.runs if r.run_id == row["run_id"])
         mine = head[head["run_id"] == row["run_id"]]

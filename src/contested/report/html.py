@@ -33,9 +33,10 @@ def _findings(analysis: Analysis) -> list[str]:
     stats = analysis.run_stats
     snap = stats[(stats["metric"] == analysis.metric) & (stats["measurement"] == "snapshot")]
     for row in conds.to_dict("records"):
-        key = {c: row[c] for c in ("model", "method", "rank", "dataset", "noise_rate") if c in row}
+        key = {c: row[c] for c in ("model", "method", "rank", "dataset", "noise_rate", "mitigation") if c in row}
         runs = snap[matches(snap, key)]
         noise = f", {row['noise_rate']:.0%} label noise" if row.get("noise_rate") else ""
+        noise += f", {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
         seeds = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] > 1 else ''}"
         lines.append(
             f"{condition_label(row)}{noise}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
@@ -94,6 +95,7 @@ def _runs(analysis: Analysis) -> list[dict]:
         run = next(r for r in analysis.runs if r.run_id == run_id)
         row = table.loc[run_id].to_dict()
         label = condition_label(row) + (f" · noise {row['noise_rate']:.0%}" if row.get("noise_rate") else "")
+        label += f" · {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
         out.append({
             "run_id": run_id, "label": f"{label} · seed {row['seed']}", "path": str(run.path),
             "config": json.dumps(run.config, indent=2, sort_keys=True, default=str),

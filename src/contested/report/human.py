@@ -127,7 +127,7 @@ def _partner_key(run: Run, row: dict) -> tuple:
     the noise), and seed."""
     data = json.dumps(run.config.get("data", {}), sort_keys=True, default=str)
     return (str(row.get("model")), str(row.get("dataset")), data, float(row.get("noise_rate") or 0.0),
-            row.get("seed"))
+            str(row.get("mitigation") or "none"), row.get("seed"))
 
 
 def matched_pairs(runs: Sequence[Run], table: pd.DataFrame) -> list[tuple[Run, Run]]:

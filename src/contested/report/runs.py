@@ -188,8 +188,8 @@ def run_condition(config: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``model, method, rank`` (None unless LoRA), ``dataset, seed, label_scheme`` (majority |
-        old | soft), ``soft_labels, noise_kind, noise_rate`` (0.0 without noise), ``lr, bulk,
-        epochs``.
+        old | soft), ``soft_labels, noise_kind, noise_rate`` (0.0 without noise), ``mitigation``
+        (``none``, ``soft``, ``entropy-weighted``, ``ls0.1``, …), ``lr, bulk, epochs``.
     """
     cond = conditions(config)
     cond["label_scheme"] = cond.pop("training_label")
