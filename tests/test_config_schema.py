@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from contested.cli import main
-from contested.config import ConfigError, leaves
+from contested.config import ConfigError
+from contested.config_tree import leaves
 from contested.experiments.demo import DemoConfig
 from contested.experiments.options import SweepOptions
 from contested.experiments.sweep import Resources, expand
@@ -162,7 +163,7 @@ def test_text_values_are_coerced_once_for_every_field():
 # --- layering ----------------------------------------------------------------------------------
 
 LAYERS = [  # bottom to top; a module may import its own layer and the ones below
-    {"errors", "io", "config", "provenance", "rundir", "_lazy", "yamlfile", "__init__"},
+    {"errors", "io", "config", "config_tree", "provenance", "rundir", "_lazy", "yamlfile", "__init__"},
     {"data"}, {"dynamics", "stats"}, {"models"}, {"train"}, {"report"}, {"experiments"},
     {"commands"}, {"cli"},
 ]
@@ -190,7 +191,7 @@ def test_no_module_imports_a_layer_above_it():
 def test_schema_and_analysis_layers_import_without_torch():
     modules = sorted("contested." + ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
                      for pkg in ("data", "dynamics", "stats") for p in (SRC / pkg).rglob("*.py"))
-    modules += ["contested.config", "contested.rundir", "contested.yamlfile", "contested.models.config",
+    modules += ["contested.config", "contested.config_tree", "contested.rundir", "contested.yamlfile", "contested.models.config",
                 "contested.train.config", "contested.experiments.demo", "contested.experiments.options",
                 "contested.experiments.sweep", "contested.commands.schema"]
     code = ("import importlib, sys\n"

@@ -23,7 +23,7 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from contested.errors import ContestedError
@@ -204,22 +204,30 @@ def coerce(value: Any, kind: FieldKind) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class _FieldSpec:
+class FieldSpec:
+    """Everything declared about one field (by :func:`option` and its annotation)."""
+
     name: str
     kind: FieldKind
+    default: Any
+    help: str
     check: Check | None
     choices: Any
     hint: str | None
+    added: str | None
 
     def allowed(self) -> tuple[str, ...] | None:
+        """The allowed values (a registry's current names when ``choices`` is a function)."""
         return self.choices() if callable(self.choices) else self.choices
 
 
 @functools.cache
-def _specs(cls: type) -> tuple[_FieldSpec, ...]:
+def specs(cls: type) -> tuple[FieldSpec, ...]:
+    """The :class:`FieldSpec` of every field of config class ``cls``, in declaration order."""
     hints = typing.get_type_hints(cls)
-    return tuple(_FieldSpec(f.name, field_kind(hints[f.name]), f.metadata.get("check"),
-                            f.metadata.get("choices"), f.metadata.get("hint")) for f in dataclasses.fields(cls))
+    return tuple(FieldSpec(f.name, field_kind(hints[f.name]), None if f.default is dataclasses.MISSING else f.default,
+                           f.metadata.get("help", ""), f.metadata.get("check"), f.metadata.get("choices"),
+                           f.metadata.get("hint"), f.metadata.get("added")) for f in dataclasses.fields(cls))
 
 
 class Config:
@@ -236,7 +244,7 @@ class Config:
     flag_prefix: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        for spec in _specs(type(self)):
+        for spec in specs(type(self)):
             value = getattr(self, spec.name)
             if value is None:
                 if not spec.kind.optional:
@@ -283,17 +291,17 @@ class Config:
     def from_dict(cls: type[C], data: dict[str, Any] | None, *, where: str = "config") -> C:
         """Build from a (nested) dict; an unknown key is an error naming the allowed ones."""
         data = dict(data or {})
-        specs = {s.name: s for s in _specs(cls)}
-        unknown = sorted(set(data) - set(specs))
+        declared = {s.name: s for s in specs(cls)}
+        unknown = sorted(set(data) - set(declared))
         if unknown:
             prefix = f"{cls.section}." if cls.section else ""
             raise ContestedError(
                 f"{where}: unknown key(s) {', '.join(prefix + k for k in unknown)} for {cls.__name__}; "
-                f"allowed: {', '.join(sorted(specs))}"
+                f"allowed: {', '.join(sorted(declared))}"
             )
         kwargs = {}
         for name, value in data.items():
-            sub = specs[name].kind.config
+            sub = declared[name].kind.config
             if sub is not None and isinstance(value, dict):
                 value = sub.from_dict(value, where=where)
             kwargs[name] = value
@@ -314,101 +322,14 @@ class Config:
 
     def _digest_dict(self) -> dict[str, Any]:
         out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for spec in specs(type(self)):
+            value = getattr(self, spec.name)
             if isinstance(value, Config):
-                out[f.name] = value._digest_dict()
-                continue
-            if f.metadata.get("added") and f.default is not dataclasses.MISSING and value == f.default:
-                continue
-            out[f.name] = json.loads(json.dumps(value, default=list))
+                out[spec.name] = value._digest_dict()
+            elif not (spec.added and value == spec.default):
+                out[spec.name] = json.loads(json.dumps(value, default=list))
         return out
 
 
-# ---------------------------------------------------------------------------------------------
-# The one walker over a config tree
-
-
-@dataclasses.dataclass(frozen=True)
-class Leaf:
-    """One scalar or list field of a config tree, as the CLI and sweep files see it.
-
-    Attributes
-    ----------
-    path
-        Keys from the root, e.g. ``("data", "noise", "rate")``; ``dotted`` joins them.
-    flag
-        The CLI flag, ``--noise-rate`` (the owning section's ``flag_prefix`` + the field name).
-    owner
-        The config class that declares the field.
-    """
-
-    path: tuple[str, ...]
-    flag: str
-    owner: type[Config]
-    kind: FieldKind
-    default: Any
-    help: str
-    choices: Any
-
-    @property
-    def dotted(self) -> str:
-        return ".".join(self.path)
-
-    @property
-    def name(self) -> str:
-        return self.path[-1]
-
-    @property
-    def field(self) -> str:
-        """How errors name it: the owner's section + the name (``train.lr``, ``demo.lora_lr``)."""
-        return self.owner.path(self.name)
-
-    @property
-    def panel(self) -> str | None:
-        """The section the flag is listed under in ``--help`` (None for top-level fields)."""
-        return self.path[0] if len(self.path) > 1 else None
-
-
-def leaves(cls: type[Config], prefix: tuple[str, ...] = ()) -> Iterator[Leaf]:
-    """Every leaf field under ``cls``, nested sections included, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        kind = field_kind(hints[f.name])
-        if kind.config is not None:
-            yield from leaves(kind.config, (*prefix, f.name))
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        flag = "--" + (cls.flag_prefix + f.name).replace("_", "-")
-        yield Leaf((*prefix, f.name), flag, cls, kind, default, f.metadata.get("help", ""), f.metadata.get("choices"))
-
-
-@functools.cache
-def leaf_map(cls: type[Config]) -> dict[str, Leaf]:
-    """``{dotted path: Leaf}`` of :func:`leaves`."""
-    return {leaf.dotted: leaf for leaf in leaves(cls)}
-
-
-def flatten_dict(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{dotted path: value}`` of a nested dict (e.g. a config's :meth:`Config.to_dict`)."""
-    out: dict[str, Any] = {}
-    for key, value in nested.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        out.update(flatten_dict(value, dotted) if isinstance(value, dict) else {dotted: value})
-    return out
-
-
-def unflatten_dict(flat: dict[str, Any]) -> dict[str, Any]:
-    """Nested dict (``from_dict`` input) from ``{dotted path: value}``."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = nested
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = list(value) if isinstance(value, tuple) else value
-    return nested
-
-
-__all__ = ["Check", "Config", "ConfigError", "FieldKind", "Leaf", "Range", "coerce", "configclass", "field_kind",
-           "flatten_dict", "leaf_map", "leaves", "nonempty", "option", "split_list", "unflatten_dict"]
+__all__ = ["Check", "Config", "ConfigError", "FieldKind", "FieldSpec", "Range", "coerce", "configclass", "field_kind",
+           "nonempty", "option", "specs", "split_list"]

@@ -15,7 +15,8 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
-from contested.config import Config, ConfigError, Leaf, leaves, unflatten_dict
+from contested.config import Config, ConfigError
+from contested.config_tree import Leaf, leaves, unflatten_dict
 from contested.errors import ContestedError
 
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}

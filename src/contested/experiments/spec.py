@@ -14,7 +14,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from contested.config import Config, Leaf, flatten_dict, leaf_map
+from contested.config import Config
+from contested.config_tree import Leaf, flatten_dict, leaf_map
 from contested.errors import located
 from contested.yamlfile import Lines, line_of
 

@@ -33,7 +33,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from contested.config import Config, Range, configclass, option, unflatten_dict
+from contested.config import Config, Range, configclass, option
+from contested.config_tree import unflatten_dict
 from contested.errors import ContestedError, located
 from contested.experiments.spec import (
     flat_config,
