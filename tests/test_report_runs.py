@@ -102,3 +102,13 @@ def test_run_condition_rank_only_for_lora():
     assert run_condition({})["noise_rate"] == 0.0
     noisy = rs.run_config(model="x", method="lora", rank=4, seed=2, noise_rate=0.3)
     assert run_condition(noisy)["noise_rate"] == 0.3 and run_condition(noisy)["noise_kind"] == "symmetric"
+
+
+def test_analyze_without_bootstrap_still_reports_every_condition(tmp_path):
+    from contested.report.analysis import analyze
+
+    rs.sweep(tmp_path / "runs", n=80, seeds=(1, 2), ranks=(4,), full=True)
+    analysis = analyze(load_runs(find_runs([tmp_path / "runs"]), logits=False), n_boot=0)
+    assert len(analysis.conditions) == 2 and analysis.conditions["rho_pooled"].notna().all()
+    assert analysis.conditions["kendalls_w"].notna().all()  # seed stability needs no resampling
+    assert analysis.paired.empty  # a bootstrap comparison, not asked for

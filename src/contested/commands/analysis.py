@@ -22,7 +22,7 @@ Paths = Annotated[
 Out = Annotated[Path, typer.Option("--out", help="Output folder (created).", show_default=False)]
 Metric = Annotated[str, typer.Option("--metric", help="Per-item metric correlated with entropy: aulc (the "
                                      "study's), aulc_trapz, delta_loss, max_rise, ...")]
-NBoot = Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap resamples of every CI (0: no CIs).")]
+NBoot = Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap resamples of every CI (0: no CIs and no paired bootstrap comparison).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap draws.")]
 
 # The per-run key numbers that fit an 80-column terminal; the files hold every column.

@@ -142,10 +142,11 @@ def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str,
     for key, grp in groups:
         rec = dict(zip(keys, key, strict=True))
         if grp["run_id"].nunique() > 1:
-            hb = hierarchical_bootstrap(grp, metric=metric, n_boot=n_boot, seed=seed)
             st = seed_stability(grp, metric=metric)
-            rec |= {"hier_ci_low": hb["ci_low"], "hier_ci_high": hb["ci_high"],
-                    "seed_pairwise_spearman": st["mean_pairwise_spearman"], "kendalls_w": st["kendalls_w"]}
+            rec |= {"seed_pairwise_spearman": st["mean_pairwise_spearman"], "kendalls_w": st["kendalls_w"]}
+            if n_boot > 0:  # n_boot 0 asks for no CIs
+                hb = hierarchical_bootstrap(grp, metric=metric, n_boot=n_boot, seed=seed)
+                rec |= {"hier_ci_low": hb["ci_low"], "hier_ci_high": hb["ci_high"]}
         extra.append(rec)
     out = agg.merge(pd.DataFrame(extra), on=keys, how="left")
     return sort_conditions(correct_across_conditions(out, p_col="pooled_p"))
@@ -153,6 +154,8 @@ def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str,
 
 def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
     """LoRA (each rank) vs full FT of the same model and dataset, on the items both saw."""
+    if n_boot == 0:  # the paired difference is a bootstrap comparison; 0 resamples asks for none
+        return pd.DataFrame()
     clean = headline[headline["noise_rate"].fillna(0) == 0]
     if "mitigation" in clean.columns:  # the study's comparison: majority-label training, no mitigation
         clean = clean[clean["mitigation"].fillna("none") == "none"]
