@@ -16,6 +16,8 @@ from contested.commands import (
     console,
     data,
     demo,
+    diagnose,
+    early,
     export,
     importing,
     models,
@@ -39,6 +41,8 @@ analysis.register(app)
 demo.register(app)
 sweep_command.register(app)
 score.register(app)
+early.register(app)
+diagnose.register(app)
 app.add_typer(export.app, name="export")
 app.add_typer(importing.app, name="import")
 

@@ -101,7 +101,21 @@ def _summary(run_dir: Path) -> str:
 
     return (f"done: val acc {fmt(final.get('val_accuracy'))}, held-out acc "
             f"{fmt(final.get('heldout_accuracy'))}, {m['n_snapshots']} snapshots, "
-            f"{m['wall_time_s']:.0f} s")
+            f"{m['wall_time_s']:.0f} s{_early_summary(run_dir)}")
+
+
+def _early_summary(run_dir: Path) -> str:
+    """``, early warning: N of M tracked items at risk`` when the run recorded one (issue 13)."""
+    from contested.train.early_config import EARLY_WARNING_FILE
+
+    path = run_dir / EARLY_WARNING_FILE
+    if not path.is_file():
+        return ""
+    import pandas as pd
+
+    table = pd.read_parquet(path, columns=["split", "at_risk"])
+    tracked = table[table["split"] == "tracked"]
+    return f"; early warning: {int(tracked['at_risk'].sum()):,} of {len(tracked):,} tracked items at risk ({path.name})"
 
 
 __all__ = ["register", "resolve_config"]

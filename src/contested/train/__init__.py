@@ -7,6 +7,7 @@ Public API (imported lazily, so ``import contested.train.recorder`` stays light)
     DynamicsRecorder                   # update(item_ids, logits, labels, *, step, ...) / finalize()
     DynamicsCallback, EvalSet          # snapshots in your own HF Trainer
     InflightLossMixin, DynamicsTrainer # in-flight per-item losses from the training forward pass
+    EarlyWarningCallback, EarlyWarningConfig   # early warning of un-learning (docs/early_warning.md)
 
 See ``docs/training.md``.
 """
@@ -23,5 +24,6 @@ _EXPORTS = {
     "EvalSet": "snapshot", "take_snapshot": "snapshot",
     "InflightLossMixin": "trainer", "DynamicsTrainer": "trainer",
     "DynamicsCollator": "data", "tokenised_dataset": "data", "class_weights": "data",
+    "EarlyWarningCallback": "early_warning", "EarlyWarningConfig": "early_config",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -137,6 +137,8 @@ class RichProgressCallback(TrainerCallback):
         self.train_task: Any = None
         self.snap_task: Any = None
         self._snap_done = 0
+        self._loss = ""
+        self._note = ""
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
         self.train_task = self.progress.add_task("train", total=state.max_steps, loss="")
@@ -146,7 +148,17 @@ class RichProgressCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
-            self.progress.update(self.train_task, loss=f"loss {float(logs['loss']):.4f}")
+            self._loss = f"loss {float(logs['loss']):.4f}"
+            self._show()
+
+    def set_note(self, note: str) -> None:
+        """Show ``note`` after the loss (e.g. the early warning's count of items at risk)."""
+        self._note = note
+        self._show()
+
+    def _show(self) -> None:
+        if self.train_task is not None:
+            self.progress.update(self.train_task, loss=" · ".join(t for t in (self._loss, self._note) if t))
 
     def snapshot_batch(self, n: int, total: int) -> None:
         """Hook for :class:`DynamicsCallback` (``on_batch``)."""

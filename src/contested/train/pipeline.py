@@ -39,6 +39,8 @@ from contested.train.data import (
     item_weights,
     tokenised_dataset,
 )
+from contested.train.early_config import EarlyWarningConfig
+from contested.train.early_warning import early_warning_callback
 from contested.train.recorder import DynamicsRecorder
 from contested.train.snapshot import EvalSet
 from contested.train.trainer import DynamicsTrainer, training_arguments, use_cpu
@@ -51,6 +53,7 @@ def run(
     force: bool = False,
     progress: bool = True,
     callbacks: Sequence[TrainerCallback] = (),
+    early_warning: EarlyWarningConfig | None = None,
 ) -> Path:
     """Train ``config`` and record its dynamics; return the finished run directory.
 
@@ -66,6 +69,9 @@ def run(
         Show rich progress bars on stderr.
     callbacks
         Extra HF ``TrainerCallback``s (e.g. logging to your tracker).
+    early_warning
+        Early-warning options for this run (default: ``config.early_warning`` when the config has
+        that section); with ``warning`` on, ``early_warning.parquet`` is written into the run.
 
     Returns
     -------
@@ -84,6 +90,9 @@ def run(
     if is_finished(final) and not force:
         return final
     _check_device(config.train)
+    early_warning = early_warning or getattr(config, "early_warning", None)
+    if early_warning is not None and early_warning.warning:
+        early_warning.load_predictor()  # a bad predictor file stops here, before any run directory
     mixture = build_mixture(config.data)
     _check_mixture(mixture)
     spec = resolve_model(config.model)
@@ -96,7 +105,7 @@ def run(
         )
     with _quiet_transformers(), building(runs_dir, digest) as tmp, _out_of_memory_as_error(config.train):
         _train_into(tmp, config, mixture, spec, model, tokenizer, progress=progress,
-                    callbacks=callbacks, started=started)
+                    callbacks=callbacks, started=started, early_warning=early_warning)
     return final
 
 
@@ -247,7 +256,8 @@ def _progress_bars(enabled: bool) -> contextlib.AbstractContextManager:
 
 
 def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: Any, tokenizer: Any, *,
-                progress: bool, callbacks: Sequence[TrainerCallback], started: float) -> None:
+                progress: bool, callbacks: Sequence[TrainerCallback], started: float,
+                early_warning: EarlyWarningConfig | None = None) -> None:
     train, record = config.train, config.record
     template = spec.text_template
     collator = DynamicsCollator(tokenizer, padding=train.padding, max_length=train.max_length)
@@ -279,6 +289,13 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
             held_cb = HeldoutAccuracyCallback(held_set, collator=collator,
                                               batch_size=record.eval_batch_size)
             cbs.append(held_cb)
+        # --- early warning (issue 13, contested.train.early_warning): after dyn_cb, so it sees each
+        # snapshot; writes early_warning.parquet into the run being built (installed with it).
+        early_cb = early_warning_callback(
+            early_warning, recorder, tmp, items=pd.concat([mixture.tracked, mixture.validation]),
+            console=bars.console if bars is not None else None, bar=bar_cb)
+        cbs += [early_cb] if early_cb is not None else []
+        # --- end early warning
         cbs += [cb for cb in (bar_cb,) if cb is not None] + list(callbacks)
         trainer = DynamicsTrainer(
             model=model, args=training_arguments(train, output_dir=str(tmp)), train_dataset=train_ds,

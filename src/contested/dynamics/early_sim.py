@@ -1,0 +1,158 @@
+"""Simulated runs for the early warning: a planted-signal check and the shipped default predictor.
+
+:func:`simulate_planted` makes runs in which a known share of items un-learns (its loss ends above
+its step-0 loss) and, with ``signal > 0``, those items carry a planted early rise of
+``signal × 0.35`` nats during the first 5 % of training. With ``signal = 0`` nothing before
+progress 0.5 depends on whether an item will un-learn, so no leakage-free predictor can beat
+chance (AUROC 0.5): the tests check both.
+
+:func:`default_training_runs` are the project simulator's runs (:func:`simulate_dynamics`:
+LoRA, IA³ and full fine-tuning on 1,211 ChaosNLI-like items), on which the shipped default
+predictor (``early_default.json``) is fitted by :func:`build_default`. Regenerate it with
+``python -m contested.dynamics.early_sim``. It is a documented heuristic, NOT evidence from real
+runs: refit it on your own (``contested early fit``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from contested.dynamics.early import RunData
+from contested.dynamics.early_model import (
+    DEFAULT_FILE,
+    WINDOWS,
+    Predictor,
+    fit_predictor,
+    save_predictor,
+)
+from contested.dynamics.simulate import simulate_dynamics, simulate_items
+
+#: Loss (nats) added by a planted early signal of strength 1, reached at progress PLANTED_BY.
+PLANTED_RISE = 0.35
+PLANTED_BY = 0.05
+#: Un-learning starts after every evaluated window (the largest is 0.4).
+LATE_START = 0.5
+DECAY = 0.12  # progress constant of the initial loss drop
+SNAPSHOT_SD, INFLIGHT_SD = 0.08, 0.2  # multiplicative (log-scale) noise of eval / training-mode losses
+DEFAULT_DESCRIPTION = ("SIMULATED default: fitted on contested.dynamics.simulate_dynamics runs (LoRA, IA3, full "
+                       "FT; 1,211 simulated items), not on real training runs. A heuristic only: refit it on "
+                       "your own finished runs with `contested early fit RUN... --out predictor.json`.")
+
+
+def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.0, seed: int = 0,
+                     unlearn_share: float = 0.3, total_steps: int = 1000, epochs: int = 5,
+                     snapshot_every: int = 25, inflight: bool = True) -> list[RunData]:
+    """Runs with a known un-learnt set and an optional planted early signal.
+
+    Parameters
+    ----------
+    n_items
+        Items per run (3-class, ChaosNLI-like entropies from :func:`simulate_items`; entropy is
+        unrelated to un-learning here).
+    n_runs
+        Runs, each with its own draw of which items un-learn.
+    signal
+        Strength of the planted early rise of the un-learning items (0: none).
+    seed
+        Seed of every draw.
+    unlearn_share
+        Expected share of items that un-learn.
+    total_steps, epochs, snapshot_every
+        Schedule: snapshots at step 0, every ``snapshot_every`` steps and the last step.
+    inflight
+        Also one in-flight (training-mode) row per item per epoch.
+
+    Returns
+    -------
+    list of RunData
+        Run ids ``planted-<r>``; dynamics tables with logits; the shared item table.
+    """
+    items = simulate_items(n_items, seed=seed)
+    steps = np.unique(np.append(np.arange(0, total_steps, snapshot_every), total_steps))
+    runs = []
+    for r in range(n_runs):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7, r)))
+        unlearn = rng.random(n_items) < unlearn_share
+        loss0 = math.log(3) + 0.08 * rng.standard_normal(n_items)
+        floor = rng.uniform(0.15, 0.8, n_items)
+        rise = np.where(unlearn, loss0 - floor + rng.uniform(0.4, 0.8, n_items), 0.0)
+        bump = signal * PLANTED_RISE * unlearn
+
+        def curve(prog: np.ndarray, floor=floor, loss0=loss0, rise=rise, bump=bump) -> np.ndarray:
+            late = np.clip((prog - LATE_START) / (1 - LATE_START), 0, 1) ** 1.5
+            early = np.clip(prog / PLANTED_BY, 0, 1)
+            return (floor[:, None] + (loss0 - floor)[:, None] * np.exp(-prog / DECAY)
+                    + rise[:, None] * late + bump[:, None] * early)
+
+        prog = np.tile(steps / total_steps, (n_items, 1))
+        loss = curve(prog) * np.exp(SNAPSHOT_SD * rng.standard_normal(prog.shape))
+        share = rng.uniform(0.25, 0.75, n_items)
+        label = items["majority_label"].to_numpy(dtype=np.int64)
+        parts = [_rows(items["item_id"].to_numpy(), label, share, np.tile(steps, (n_items, 1)), loss,
+                       total_steps, epochs, "snapshot")]
+        if inflight:
+            spe = total_steps / epochs
+            at = np.minimum(np.arange(epochs)[None, :] * spe + rng.integers(1, int(spe) + 1, (n_items, epochs)),
+                            total_steps).astype(np.int64)
+            in_loss = curve(at / total_steps) * np.exp(INFLIGHT_SD * rng.standard_normal(at.shape))
+            parts.append(_rows(items["item_id"].to_numpy(), label, share, at, in_loss, total_steps, epochs,
+                               "inflight"))
+        dyn = pd.concat(parts, ignore_index=True)
+        dyn.insert(0, "run_id", f"planted-{r}")
+        runs.append(RunData(f"planted-{r}", dyn, items))
+    return runs
+
+
+def _rows(ids: np.ndarray, label: np.ndarray, share: np.ndarray, step: np.ndarray, loss: np.ndarray,
+          total: int, epochs: int, kind: str) -> pd.DataFrame:
+    """Long rows for an (items × checkpoints) block; logits are log-probabilities."""
+    n, t = loss.shape
+    p = np.exp(-loss)
+    probs = np.empty((n, t, 3))
+    rows = np.arange(n)
+    probs[rows, :, label] = p
+    probs[rows, :, (label + 1) % 3] = (1 - p) * share[:, None]
+    probs[rows, :, (label + 2) % 3] = (1 - p) * (1 - share)[:, None]
+    logits = np.log(np.maximum(probs, 1e-12)).astype(np.float32).reshape(-1)
+    offsets = np.arange(0, 3 * n * t + 1, 3, dtype=np.int32)
+    flat = step.reshape(-1)
+    return pd.DataFrame({
+        "item_id": np.repeat(ids, t), "split": "tracked", "step": flat, "epoch": flat * epochs / total,
+        "progress": flat / total, "measurement": kind, "loss": loss.reshape(-1).astype(np.float32),
+        "logits": pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, logits)),
+        "p_label": p.reshape(-1).astype(np.float32), "predicted": probs.argmax(axis=2).reshape(-1),
+        "label_used": np.repeat(label, t), "is_noisy": False,
+    })
+
+
+def default_training_runs() -> list[RunData]:
+    """The simulated runs the shipped default is fitted on (LoRA ×2 seeds, IA³, full FT; 1,211 items)."""
+    items = simulate_items(1211, seed=0)
+    grid = [("lora", 1, 0.3), ("lora", 2, 0.3), ("ia3", 1, 0.15), ("full", 1, 0.1)]
+    return [RunData(f"sim-{m}-{s}", simulate_dynamics(items, rho=rho, method=m, seed=s, run_id=f"sim-{m}-{s}"),
+                    items) for m, s, rho in grid]
+
+
+def fit_default(windows: tuple[float, ...] = WINDOWS) -> list[Predictor]:
+    """Fit the default predictors (one per window, no entropy) on :func:`default_training_runs`."""
+    runs = default_training_runs()
+    return [fit_predictor(runs, window=w, description=DEFAULT_DESCRIPTION) for w in windows]
+
+
+def build_default(path: str | os.PathLike | None = None) -> Path:
+    """Write the default artefact (to the package's ``early_default.json`` unless ``path``)."""
+    target = Path(path) if path is not None else Path(__file__).with_name(DEFAULT_FILE)
+    return save_predictor(target, *fit_default(), description=DEFAULT_DESCRIPTION)
+
+
+__all__ = ["DEFAULT_DESCRIPTION", "build_default", "default_training_runs", "fit_default", "simulate_planted"]
+
+
+if __name__ == "__main__":  # python -m contested.dynamics.early_sim
+    print(build_default())

@@ -1,0 +1,208 @@
+"""Early warning (issue 13) on simulated dynamics: leakage-free features, planted/null AUROC, the artefact."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from contested.dynamics import early_eval as ee
+from contested.dynamics import early_model as em
+from contested.dynamics import simulate_dynamics, simulate_items
+from contested.dynamics.early import (
+    ALL_FEATURES,
+    DYNAMIC_FEATURES,
+    RunData,
+    early_features,
+    feature_table,
+)
+from contested.dynamics.early_sim import DEFAULT_DESCRIPTION, fit_default, simulate_planted
+from contested.errors import ContestedError
+from contested.train.early_config import EarlyWarningConfig
+
+
+@pytest.fixture(scope="module")
+def sim_run():
+    items = simulate_items(300, seed=3)
+    return RunData("sim", simulate_dynamics(items, method="lora", seed=5, run_id="sim"), items)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return simulate_planted(1500, n_runs=3, signal=1.0, seed=0)
+
+
+def _scramble_after(dynamics: pd.DataFrame, window: float, seed: int = 0) -> pd.DataFrame:
+    """Every row after the window gets random loss, p(label), prediction, logits and label."""
+    rng = np.random.default_rng(seed)
+    out = dynamics.copy()
+    late = out["progress"].to_numpy() > window
+    n = int(late.sum())
+    out.loc[late, "loss"] = rng.uniform(0.01, 5, n).astype(np.float32)
+    out.loc[late, "p_label"] = rng.uniform(0, 1, n).astype(np.float32)
+    out.loc[late, "predicted"] = rng.integers(0, 3, n)
+    logits = rng.normal(0, 3, (len(out), 3)).astype(np.float32)
+    base = np.stack([np.asarray(v, dtype=np.float32) for v in out["logits"]])
+    base[late] = logits[late]
+    offsets = np.arange(0, 3 * len(out) + 1, 3, dtype=np.int32)
+    out["logits"] = pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, base.reshape(-1)))
+    return out
+
+
+@pytest.mark.parametrize("window", [0.05, 0.1, 0.2, 0.4])
+def test_features_never_read_past_the_window(sim_run, window):
+    items = sim_run.items
+    before = early_features(sim_run.dynamics, items, window=window)
+    scrambled = early_features(_scramble_after(sim_run.dynamics, window), items, window=window)
+    cut = sim_run.dynamics[sim_run.dynamics["progress"] <= window]
+    truncated = early_features(cut, items, window=window)
+    pd.testing.assert_frame_equal(before, scrambled)
+    pd.testing.assert_frame_equal(before, truncated)
+    # ... and they do read the window: changing a window row changes them.
+    touched = sim_run.dynamics.copy()
+    inside = (touched["progress"] > 0) & (touched["progress"] <= window)
+    touched.loc[inside, "loss"] = touched.loc[inside, "loss"] + 1
+    assert not np.allclose(early_features(touched, items, window=window)["slope"], before["slope"])
+
+
+def test_feature_values_on_a_hand_made_trajectory():
+    prog = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.6])
+    loss = 1.0 + 2.0 * prog + 3.0 * prog**2  # slope of the fit over [0, 0.2] ≠ 2; curvature = 6
+    loss[-1] = 9.0  # after the window: ignored
+    correct = [True, False, True, False, False, True]
+    logits = [[2.0, 1.0, 0.5] if c else [0.0, 1.0, 0.5] for c in correct]
+    dyn = pd.DataFrame({"run_id": "r", "item_id": "a", "split": "tracked", "step": (prog * 100).astype(int),
+                        "progress": prog, "measurement": "snapshot", "loss": loss, "logits": logits,
+                        "p_label": np.exp(-loss), "predicted": [0 if c else 1 for c in correct], "label_used": 0})
+    f = early_features(dyn, window=0.2).iloc[0]
+    x, y = prog[:5], loss[:5]
+    assert f["n_points"] == 5
+    assert f["loss0"] == pytest.approx(1.0)
+    assert f["margin0"] == pytest.approx(1.0)  # 2.0 − max(1.0, 0.5)
+    p = np.exp([2.0, 1.0, 0.5]) / np.exp([2.0, 1.0, 0.5]).sum()
+    assert f["pred_entropy0"] == pytest.approx(-(p * np.log(p)).sum())
+    assert f["slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert f["curvature"] == pytest.approx(6.0)
+    assert f["confidence"] == pytest.approx(np.exp(-y).mean(), rel=1e-6)
+    assert f["variability"] == pytest.approx(np.exp(-y).std(), rel=1e-6)
+    assert f["forgetting"] == 2  # correct → incorrect twice inside the window
+    assert math.isnan(f["entropy"])
+
+
+def test_planted_signal_is_found_and_its_absence_is_chance(planted):
+    found = ee.summarise_loro(ee.evaluate_loro(planted, windows=(0.05, 0.2)))
+    pred = found[found["model"] == "predictor"]
+    assert (pred["auroc_mean"] >= 0.9).all(), pred
+    null = ee.summarise_loro(ee.evaluate_loro(simulate_planted(1500, n_runs=3, signal=0.0, seed=0),
+                                              windows=(0.05, 0.2)))
+    assert ((null["auroc_mean"] - 0.5).abs() <= 0.05).all(), null
+
+
+def test_leave_one_run_out_never_fits_on_the_held_out_run(planted, monkeypatch):
+    seen = []
+    fit = em._fit_table
+
+    def spy(table, **kwargs):
+        seen.append(set(table["run_id"]))
+        return fit(table, **kwargs)
+
+    monkeypatch.setattr(em, "_fit_table", spy)
+    small = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0300"], r.items) for r in planted]
+    results = ee.evaluate_loro(small, windows=(0.2,))
+    assert len(seen) == len(results) == 3 * 4  # runs × (predictor + 3 baselines)
+    for ids, row in zip(seen, results.itertuples(), strict=True):
+        assert row.held_out not in ids and ids == set(row.trained_on.split(","))
+        assert len(ids) == 2
+
+
+def test_artefact_round_trip_checksum_and_window_choice(planted, tmp_path):
+    runs = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0400"], r.items) for r in planted]
+    a = em.fit_predictor(runs[:2], window=0.1, description="test")
+    b = em.fit_predictor(runs[:2], window=0.2, use_entropy=True)
+    path = em.save_predictor(tmp_path / "p.json", a, b)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == em.FORMAT and doc["version"] == em.VERSION and len(doc["sha256"]) == 64
+    assert doc["predictors"][0]["training_runs"] == ["planted-0", "planted-1"]
+    assert em.load_predictor(path, window=0.1) == a
+    assert em.load_predictor(path, window=0.2).features == (*DYNAMIC_FEATURES, "entropy")
+    risk = em.predict_risk(runs[2], em.load_predictor(path, window=0.1))
+    assert risk["risk"].between(0, 1).all() and set(risk["item_id"]) == set(runs[2].dynamics["item_id"])
+    assert (risk["at_risk"] == (risk["risk"] >= a.threshold)).all()
+    with pytest.raises(ContestedError, match=r"windows 0\.1, 0\.2; choose one"):
+        em.load_predictor(path)
+    with pytest.raises(ContestedError, match=r"no predictor for window 0\.4"):
+        em.load_predictor(path, window=0.4)
+    doc["predictors"][0]["coef"][0] += 1.0
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ContestedError, match="sha256 does not match"):
+        em.load_predictor(path, window=0.1)
+    for text, message in [("{", "not valid JSON"), ('{"format": "x"}', "not an early-warning predictor")]:
+        path.write_text(text)
+        with pytest.raises(ContestedError, match=message):
+            em.load_predictors(path)
+    with pytest.raises(ContestedError, match="does not exist"):
+        em.load_predictors(tmp_path / "missing.json")
+
+
+def test_fitting_needs_both_outcomes_and_entropy_when_asked(sim_run):
+    no_entropy = RunData("x", sim_run.dynamics, sim_run.items.drop(columns="entropy"))
+    with pytest.raises(ContestedError, match="entropy"):
+        em.fit_predictor([no_entropy], use_entropy=True)
+    late = sim_run.dynamics["progress"] > 0.5
+    flat = sim_run.dynamics.copy()
+    flat.loc[late, "loss"] = 0.001  # every item ends far below its step-0 loss
+    with pytest.raises(ContestedError, match="no un-learnt items"):
+        em.fit_predictor([RunData("flat", flat, sim_run.items)])
+    with pytest.raises(ContestedError, match="window"):
+        feature_table(sim_run, window=0)
+
+
+def test_the_shipped_default_is_labelled_simulated_and_reproducible():
+    shipped = em.load_predictors()
+    assert [p.window for p in shipped] == list(em.WINDOWS)
+    for p in shipped:
+        assert p.description == DEFAULT_DESCRIPTION and "SIMULATED" in p.description
+        assert not p.uses_entropy and set(p.features) <= set(ALL_FEATURES)
+    refit = fit_default((0.2,))[0]
+    ship = em.default_predictor(0.2)
+    np.testing.assert_allclose(refit.coef, ship.coef, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(refit.mean, ship.mean, rtol=1e-9)
+    assert refit.training_runs == ship.training_runs
+
+
+def test_early_warning_config_is_digest_neutral_and_checks_the_window():
+    cfg = EarlyWarningConfig()
+    assert cfg.digest() == EarlyWarningConfig(window=0.2).digest()
+    assert cfg._digest_dict() == {}  # every field is added="0.2"
+    with pytest.raises(ContestedError, match=r"early_warning\.window: the default predictor has windows"):
+        EarlyWarningConfig(warning=True, window=0.3)
+    EarlyWarningConfig(warning=True, window=0.3, predictor="mine.json")  # a user predictor may have any window
+    assert EarlyWarningConfig(warning=True, window="0.1").load_predictor().window == 0.1
+
+
+def test_loro_figure_draws_every_model(planted):
+    from contested.report.early import loro_figure
+
+    small = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0200"], r.items) for r in planted[:2]]
+    fig = loro_figure(ee.evaluate_loro(small, windows=(0.1, 0.2)))
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "early-warning predictor" in labels and "chance" in labels and len(labels) == 5
+
+
+def test_the_docs_python_api_example_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    doc = Path(__file__).resolve().parents[1] / "docs" / "early_warning.md"
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+              if "simulate_planted" in b]
+    assert len(blocks) == 1
+    namespace: dict = {}
+    exec(compile(blocks[0], "early_warning.md", "exec"), namespace)
+    assert (tmp_path / "predictor.json").is_file() and set(namespace["table"]["model"]) >= {"predictor", "slope"}
