@@ -325,7 +325,9 @@ class Config:
         for spec in specs(type(self)):
             value = getattr(self, spec.name)
             if isinstance(value, Config):
-                out[spec.name] = value._digest_dict()
+                sub = value._digest_dict()
+                if sub or not spec.added:  # a section added later and left at its defaults stays out
+                    out[spec.name] = sub
             elif not (spec.added and value == spec.default):
                 out[spec.name] = json.loads(json.dumps(value, default=list))
         return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contested.config import Config, ConfigError, Range, configclass, nonempty, option
 from contested.data import BIN_NAMES, DataConfig
 from contested.models.config import MethodConfig
+from contested.train.early_config import EarlyWarningConfig
 
 PADDING_MODES = ("longest", "max_length")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -140,6 +141,8 @@ class RunConfig(Config):
     data: DataConfig = option(default_factory=DataConfig, help="Dataset, bulk size, split and training label.")
     train: TrainConfig = option(default_factory=TrainConfig, help="Optimisation recipe.")
     record: RecordConfig = option(default_factory=RecordConfig, help="Snapshot schedule and what is recorded.")
+    early_warning: EarlyWarningConfig = option(default_factory=EarlyWarningConfig, added="0.2",
+                                               help="Early warning of un-learning while training (off by default).")
 
     def validate(self) -> None:
         # Fields a method ignores (rank for full fine-tuning, …) must not change the digest.
