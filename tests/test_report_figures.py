@@ -173,3 +173,17 @@ def test_save_figure_writes_png_at_dpi_and_pdf(tmp_path, sim):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["hist.pdf", "hist.png"]
     with pytest.raises(ContestedError, match="dpi must be ≥ 150"):
         save_figure(fig, tmp_path / "low", dpi=72)
+
+
+def test_forest_plot_keeps_its_axes_with_a_model_given_as_a_long_folder_path():
+    import io
+
+    from contested.report.condition_figures import MAX_LABEL, forest_figure
+
+    stats = rs.run_stats()
+    stats["model"] = "/tmp/pytest-of-someone/pytest-123/test_a_rather_long_name0/models/bert-tiny-random"
+    fig = forest_figure(stats, metric="aulc")  # the suite turns matplotlib's tight-layout warning into an error
+    fig.savefig(io.BytesIO(), format="png")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels and all(len(t) <= MAX_LABEL for t in labels) and all(t.endswith(("full FT", "r=4", "r=16"))
+                                                                      or "·" in t for t in labels)

@@ -19,6 +19,15 @@ from contested.report.style import MARKERS, OKABE_ITO, figure_style, metric_name
 __all__ = ["forest_figure", "rank_figure"]
 
 
+#: Longest tick label of the forest plot; longer ones (a model given as a folder path) keep their end.
+MAX_LABEL = 48
+
+
+def _short(label: str) -> str:
+    """``label`` cut to :data:`MAX_LABEL` characters from the left (the axes would otherwise vanish)."""
+    return label if len(label) <= MAX_LABEL else "…" + label[-(MAX_LABEL - 1):]
+
+
 def _metric_rows(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
     needed = ("rho",) + (("metric",) if "metric" in run_stats.columns else ())
     missing = [c for c in needed if c not in run_stats.columns]
@@ -70,7 +79,7 @@ def forest_figure(
         labels = []
         for y, cond in enumerate(conds.itertuples(index=False)):
             key = dict(zip(cols, cond, strict=True))
-            labels.append(condition_label(key, columns=tuple(cols)))
+            labels.append(_short(condition_label(key, columns=tuple(cols))))
             sub = rows[matches(rows, key)]
             # The pooled diamond sits on the row's line; seeds go below it so none is hidden.
             top = 0.12 if pooled is not None else -0.3
