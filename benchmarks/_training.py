@@ -20,7 +20,8 @@ import torch
 
 from contested.data import DataConfig, build_mixture
 from contested.models import MethodConfig, load_for_classification, resolve_model
-from contested.rundir import METRICS, read_json
+from contested.rundir.layout import METRICS
+from contested.rundir.reading import read_json
 from contested.train import RecordConfig, RunConfig, TrainConfig, run
 from contested.train.data import encode_texts
 

@@ -38,7 +38,7 @@ from scipy import stats
 from contested.dynamics import item_metrics
 from contested.io import write_json
 from contested.provenance import environment_info
-from contested.rundir import DYNAMICS, ITEMS
+from contested.rundir.layout import DYNAMICS, ITEMS
 from contested.stats import run_statistics
 from contested.train import RunConfig
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives (../shared/data or CONTESTED_DATA_DIR)."""
+"""Shared fixtures: where the real data lives (../shared/data or CONTESTED_DATA_DIR), a tiny model folder."""
 
 from __future__ import annotations
 
@@ -25,3 +25,12 @@ def data_dir() -> Path:
     if path is None:
         pytest.fail("real data not found: set CONTESTED_DATA_DIR or put shared/data beside the checkout")
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT model folder (``build_tiny_model_dir``), one per test module."""
+    # Imported here: most test modules need no model.
+    from contested.models import build_tiny_model_dir
+
+    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "bert")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from contested.cli import main
+from cli_helpers import run_cli
 from contested.config import ConfigError
 from contested.config_tree import leaves
 from contested.experiments.demo import DemoConfig
@@ -23,16 +23,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "contested"
 ERROR_LINE = re.compile(r"^error: (?:\S+?(?::\d+)?: )?(?P<field>[a-z_]+(?:\.[a-z_]+)*)(?: \((?P<flag>--[a-z-]+)\))?: \S")
 
 
-def _cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-
 def _help(capsys, monkeypatch, command: str) -> str:
     monkeypatch.setenv("COLUMNS", "300")  # rich elides long flags in a narrow terminal
-    code, out, _ = _cli(capsys, command, "--help")
+    code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0
     return re.sub(r"[\s│]+", " ", out)  # rich wraps help text across lines and boxes
 
@@ -63,7 +56,7 @@ def test_every_flag_with_a_default_round_trips_through_the_cli(capsys):
             argv += [leaf.flag, ",".join(map(str, leaf.default))]
         else:
             argv += [leaf.flag, str(leaf.default)]
-    code, out, err = _cli(capsys, "train", *argv, "--dry-run")
+    code, out, err = run_cli(capsys, "train", *argv, "--dry-run")
     assert code == 0, err
     resolved = json.loads(out.rsplit("\n", 2)[0])
     assert resolved == RunConfig().to_dict()
@@ -114,7 +107,7 @@ CLI_CASES = [
 @pytest.mark.parametrize(("argv", "field", "flag"), CLI_CASES, ids=[" ".join(c[0][1:]) for c in CLI_CASES])
 def test_invalid_flag_is_one_line_naming_field_and_flag(argv, field, flag, capsys, tmp_path):
     extra = ["--dry-run"] if argv[0] in ("train", "sweep") else ["--out", str(tmp_path / "demo")]
-    code, out, err = _cli(capsys, *argv, *extra)
+    code, out, err = run_cli(capsys, *argv, *extra)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1, err
     match = ERROR_LINE.match(err.strip())
@@ -136,7 +129,7 @@ YAML_CASES = [
 def test_invalid_yaml_value_is_one_line_naming_file_line_and_field(text, field, line, capsys, tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(text)
-    code, out, err = _cli(capsys, "train", "--config", str(path), "--dry-run")
+    code, out, err = run_cli(capsys, "train", "--config", str(path), "--dry-run")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: {path}:{line}: ")
     if field:
@@ -191,7 +184,9 @@ def test_no_module_imports_a_layer_above_it():
 def test_schema_and_analysis_layers_import_without_torch():
     modules = sorted("contested." + ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
                      for pkg in ("data", "dynamics", "stats") for p in (SRC / pkg).rglob("*.py"))
-    modules += ["contested.config", "contested.config_tree", "contested.rundir", "contested.yamlfile", "contested.models.config",
+    modules += ["contested." + ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+                for p in (SRC / "rundir").glob("*.py")]
+    modules += ["contested.config", "contested.config_tree", "contested.yamlfile", "contested.models.config",
                 "contested.train.config", "contested.experiments.demo", "contested.experiments.options",
                 "contested.experiments.sweep", "contested.commands.schema"]
     code = ("import importlib, sys\n"

@@ -8,7 +8,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from contested.cli import main
+from cli_helpers import run_cli
 from contested.data import load_items
 from contested.data.fetch import CHAOSNLI_SHA256, fetch_chaosnli
 from contested.errors import ContestedError
@@ -26,13 +26,6 @@ def _zip(path, data_dir, *, corrupt: str | None = None):
     return path
 
 
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
-
-
 def test_fetch_fails_fast_when_the_server_is_unreachable(tmp_path, capsys):
     target = tmp_path / "data"
     start = time.monotonic()
@@ -40,8 +33,8 @@ def test_fetch_fails_fast_when_the_server_is_unreachable(tmp_path, capsys):
         fetch_chaosnli(data_dir=target, url="http://127.0.0.1:9/x.zip", timeout=5)
     assert time.monotonic() - start < 10
     assert not target.exists()
-    code, _, err = _run(["data", "fetch", "chaosnli", "--data-dir", str(target), "--url", "http://127.0.0.1:9/x.zip",
-                         "--timeout", "5"], capsys)
+    code, _, err = run_cli(capsys, "data", "fetch", "chaosnli", "--data-dir", str(target), "--url", "http://127.0.0.1:9/x.zip",
+                                   "--timeout", "5")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "--url file:///" in err and not target.exists()
 
@@ -70,7 +63,7 @@ def test_fetch_rejects_html_and_incomplete_zips(tmp_path, data_dir):
 def test_fetch_installs_a_verified_copy_then_is_a_no_op(tmp_path, data_dir, capsys):
     good = _zip(tmp_path / "good.zip", data_dir)
     target = tmp_path / "data"
-    code, out, _ = _run(["data", "fetch", "chaosnli", "--data-dir", str(target), "--url", good.as_uri()], capsys)
+    code, out, _ = run_cli(capsys, "data", "fetch", "chaosnli", "--data-dir", str(target), "--url", good.as_uri())
     assert code == 0 and "verified" in out
     folder = target / "chaosnli_v1.0"
     assert sorted(p.name for p in folder.iterdir()) == sorted([*CHAOSNLI_SHA256, "README.txt"])
@@ -81,7 +74,7 @@ def test_fetch_installs_a_verified_copy_then_is_a_no_op(tmp_path, data_dir, caps
 
 
 def test_cli_entropy_prints_bin_counts_and_shares(data_dir, capsys):
-    code, out, err = _run(["data", "entropy", "chaosnli-snli", "--data-dir", str(data_dir)], capsys)
+    code, out, err = run_cli(capsys, "data", "entropy", "chaosnli-snli", "--data-dir", str(data_dir))
     assert code == 0 and err == ""
     lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
     assert "378" in lines["clean"] and "25.0%" in lines["clean"]
@@ -93,8 +86,8 @@ def test_cli_entropy_prints_bin_counts_and_shares(data_dir, capsys):
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_cli_entropy_writes_the_item_table(tmp_path, data_dir, capsys, suffix):
     out_path = tmp_path / f"alpha{suffix}"
-    code, out, _ = _run(["data", "entropy", "chaosnli-alphanli", "--base", "2", "--out", str(out_path),
-                         "--data-dir", str(data_dir)], capsys)
+    code, out, _ = run_cli(capsys, "data", "entropy", "chaosnli-alphanli", "--base", "2", "--out", str(out_path),
+                                   "--data-dir", str(data_dir))
     assert code == 0 and "bits" in out and "0.364" in out  # 0.4 nats × ln2/ln3, in bits
     table = pd.read_parquet(out_path) if suffix == ".parquet" else pd.read_csv(out_path)
     assert len(table) == 1532 and "entropy" in table and "label_counts" in table
@@ -102,27 +95,27 @@ def test_cli_entropy_writes_the_item_table(tmp_path, data_dir, capsys, suffix):
 
 
 def test_cli_entropy_quantile_bins_and_bad_options(data_dir, capsys, tmp_path):
-    code, out, _ = _run(["data", "entropy", "chaosnli-mnli", "--bins", "quantile", "--data-dir", str(data_dir)], capsys)
+    code, out, _ = run_cli(capsys, "data", "entropy", "chaosnli-mnli", "--bins", "quantile", "--data-dir", str(data_dir))
     assert code == 0 and "33.4%" in out
-    code, _, err = _run(["data", "entropy", "chaosnli-snli", "--base", "1", "--data-dir", str(data_dir)], capsys)
+    code, _, err = run_cli(capsys, "data", "entropy", "chaosnli-snli", "--base", "1", "--data-dir", str(data_dir))
     assert code == 2 and "--base" in err
-    code, _, err = _run(["data", "entropy", "chaosnli-snli", "--out", str(tmp_path / "x.xlsx"),
-                         "--data-dir", str(data_dir)], capsys)
+    code, _, err = run_cli(capsys, "data", "entropy", "chaosnli-snli", "--out", str(tmp_path / "x.xlsx"),
+                                   "--data-dir", str(data_dir))
     assert code == 2 and "unknown output format" in err and not (tmp_path / "x.xlsx").exists()
 
 
 def test_cli_info_lists_sources_and_counts(data_dir, tmp_path, capsys):
-    code, out, _ = _run(["data", "info", "--data-dir", str(data_dir)], capsys)
+    code, out, _ = run_cli(capsys, "data", "info", "--data-dir", str(data_dir))
     assert code == 0 and f"data folder: {data_dir}" in out
     for name, n in (("chaosnli-snli", "1,514"), ("lewidi-md-agreement", "10,753"), ("snli-train-sample", "20,000"),
                     ("mnli-train-sample", "10,000")):
         assert any(name in line and n in line for line in out.splitlines()), name
-    code, out, _ = _run(["data", "info", "--data-dir", str(tmp_path)], capsys)
+    code, out, _ = run_cli(capsys, "data", "info", "--data-dir", str(tmp_path))
     assert code == 0 and "contested data fetch chaosnli" in out
 
 
 def test_cli_fetch_unknown_target(capsys):
-    code, _, err = _run(["data", "fetch", "mnli"], capsys)
+    code, _, err = run_cli(capsys, "data", "fetch", "mnli")
     assert code == 2 and "cannot fetch 'mnli'; fetchable: chaosnli" in err
 
 

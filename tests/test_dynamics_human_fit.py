@@ -10,11 +10,15 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
+from chaosnli_reference import normalize_dist
 from contested.dynamics import simulate_dynamics
 from contested.dynamics.human_fit import (
     chaosnli_scores,
     human_fit_items,
     human_fit_table,
+    unlearning_decomposition,
+)
+from contested.dynamics.human_scores import (
     item_scores,
     jsd,
     kl,
@@ -24,22 +28,12 @@ from contested.dynamics.human_fit import (
     prediction_entropy,
     softmax,
     summarise,
-    unlearning_decomposition,
 )
 from contested.errors import ContestedError
 from report_synth import items as synth_items
 
 P_H = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0], [0.6, 0.3, 0.1]])
 P_HAT = np.array([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.3, 0.3, 0.4], [0.1, 0.1, 0.8]])
-
-
-def _chaosnli_normalize(prob):
-    """ChaosNLI's normalize_dist, element by element as published."""
-    prob = np.array(prob, dtype=float)
-    for i, value in enumerate(prob):
-        if np.abs(value) < 1e-15:
-            prob[i] = 1e-15
-    return prob / np.sum(prob)
 
 
 def test_jsd_equals_scipy_distance_row_by_row():
@@ -66,7 +60,7 @@ def test_jsd_of_identical_rows_is_zero_not_nan():
 
 
 def test_kl_equals_scipy_entropy_after_chaosnli_floor():
-    expected = [entropy(a, _chaosnli_normalize(b)) for a, b in zip(P_H, P_HAT, strict=True)]
+    expected = [entropy(a, normalize_dist(b)) for a, b in zip(P_H, P_HAT, strict=True)]
     np.testing.assert_allclose(kl(P_H, P_HAT), expected, rtol=1e-12)
     # Strictly positive predictions: the floor changes nothing.
     q = np.array([[0.2, 0.3, 0.5]])
@@ -86,7 +80,7 @@ def test_one_hot_prediction_against_a_split_distribution_has_the_hand_computed_f
 
 def test_normalize_prediction_is_chaosnli_normalize_dist():
     rows = np.array([[1.0, 0.0, 0.0], [0.5, 1e-16, 0.5], [0.2, 0.3, 0.5]])
-    np.testing.assert_array_equal(normalize_prediction(rows), np.stack([_chaosnli_normalize(r) for r in rows]))
+    np.testing.assert_array_equal(normalize_prediction(rows), np.stack([normalize_dist(r) for r in rows]))
 
 
 def test_prediction_entropy_softmax_and_units():
@@ -175,7 +169,7 @@ def test_human_fit_table_matches_scipy_per_row():
     table = human_fit_table(dynamics, items)
     assert len(table) == 6 and table["step"].tolist() == [0, 100] * 3
     away_final = table[(table["item_id"] == "away") & (table["step"] == 100)].iloc[0]
-    p = _chaosnli_normalize(softmax([np.log([0.1, 0.1, 0.8])])[0])
+    p = normalize_dist(softmax([np.log([0.1, 0.1, 0.8])])[0])
     assert away_final["jsd"] == pytest.approx(jensenshannon([0.8, 0.2, 0.0], p), rel=1e-9)
     assert away_final["kl"] == pytest.approx(entropy([0.8, 0.2, 0.0], p), rel=1e-9)
     assert away_final["predicted"] == 2 and not away_final["correct"] and away_final["correct_old"] == 0.0
@@ -192,7 +186,7 @@ def test_chaosnli_scores_on_simulated_run_match_an_independent_loop():
     js, kls, acc = [], [], []
     for row in last.itertuples():
         logits = np.asarray(row.logits, dtype=float)
-        p = _chaosnli_normalize(np.exp(logits) / np.sum(np.exp(logits)))
+        p = normalize_dist(np.exp(logits) / np.sum(np.exp(logits)))
         h = np.asarray(val.loc[row.item_id, "label_dist"])
         js.append(jensenshannon(h, p))
         kls.append(entropy(h, p))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contested.cli import main
+from cli_helpers import run_cli
 from contested.dynamics import item_metrics
 from contested.dynamics.early import RunData
 from contested.dynamics.early_model import (
@@ -25,21 +25,15 @@ from contested.dynamics.early_model import (
 )
 from contested.dynamics.early_sim import simulate_planted
 from contested.models import build_tiny_model_dir
+from contested.rundir.layout import EARLY_WARNING
 from contested.train.config import RunConfig
-from contested.train.early_config import EARLY_WARNING_FILE, EarlyWarningConfig
+from contested.train.early_config import EarlyWarningConfig
 from train_helpers import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 NAMES = ("positive", "negative", "neutral")
 WORDS = "the cat dog runs sleeps big red man plays guitar outside happy sad".split()
-
-
-def _cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +64,7 @@ def _diagnose_args(fx, out):
 
 @pytest.fixture(scope="module")
 def diagnosed(fixtures):
-    from contested.report.diagnose import DiagnoseConfig, run_diagnose
+    from contested.experiments.diagnose import DiagnoseConfig, run_diagnose
 
     out = fixtures["root"] / "diag"
     config = DiagnoseConfig(model=str(fixtures["bert"]), epochs=2, batch_size=8, snapshots=4, n_boot=50,
@@ -80,7 +74,7 @@ def diagnosed(fixtures):
 
 def test_diagnose_end_to_end_writes_report_flags_and_early_warning(fixtures, diagnosed, capsys):
     out = diagnosed.out
-    code, stdout, err = _cli(capsys, *_diagnose_args(fixtures, out))  # reuses the finished runs
+    code, stdout, err = run_cli(capsys, *_diagnose_args(fixtures, out))  # reuses the finished runs
     assert code == 0, err
     assert "classes: positive, negative, neutral" in stdout and "report: " in stdout
     assert (out / "report" / "report.html").is_file() and (out / "analysis").is_dir()
@@ -89,7 +83,7 @@ def test_diagnose_end_to_end_writes_report_flags_and_early_warning(fixtures, dia
     for method, run_dir in zip(("lora", "full"), diagnosed.run_dirs, strict=True):
         flagged = pd.read_csv(out / f"flagged-{method}.csv")
         assert set(flagged["label"]) <= set(NAMES) and flagged["votes"].str.contains("positive|negative|neutral").all()
-        early = pd.read_parquet(run_dir / EARLY_WARNING_FILE)
+        early = pd.read_parquet(run_dir / EARLY_WARNING)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["label_names"] == list(NAMES)
         assert len(early) == 48 and early["risk"].between(0, 1).all()
@@ -114,7 +108,7 @@ def test_diagnose_bad_files_are_one_line_errors_and_write_nothing(fixtures, tmp_
     if content is not None:
         path.write_text(content)
     out = tmp_path / "out"
-    code, stdout, err = _cli(capsys, "diagnose", path, "--model", fixtures["bert"], "--out", out, "--quiet")
+    code, stdout, err = run_cli(capsys, "diagnose", path, "--model", fixtures["bert"], "--out", out, "--quiet")
     assert code == 2 and stdout == "" and len(err.strip().splitlines()) == 1 and message in err, err
     assert not out.exists()
 
@@ -122,7 +116,7 @@ def test_diagnose_bad_files_are_one_line_errors_and_write_nothing(fixtures, tmp_
 def test_flag_lists_risky_and_unlearnt_items_with_label_names(diagnosed, tmp_path, capsys):
     run_dir = diagnosed.run_dirs[0]
     out = tmp_path / "flagged.csv"
-    code, stdout, err = _cli(capsys, "flag", run_dir, "--top", "3", "--out", out)
+    code, stdout, err = run_cli(capsys, "flag", run_dir, "--top", "3", "--out", out)
     assert code == 0, err
     table = pd.read_csv(out)
     assert {"item_id", "premise", "label", "votes", "entropy", "risk", "delta_loss", "status"} <= set(table.columns)
@@ -131,22 +125,22 @@ def test_flag_lists_risky_and_unlearnt_items_with_label_names(diagnosed, tmp_pat
     # A user predictor (fitted elsewhere) replaces the recorded risks.
     pred = fit_predictor(simulate_planted(300, n_runs=2, seed=1), window=0.2, description="planted test predictor")
     save_predictor(tmp_path / "p.json", pred)
-    code, _, err = _cli(capsys, "flag", run_dir, "--predictor", tmp_path / "p.json", "--all", "--threshold", "0.5")
+    code, _, err = run_cli(capsys, "flag", run_dir, "--predictor", tmp_path / "p.json", "--all", "--threshold", "0.5")
     assert code == 0 and "planted test predictor" in err
 
 
 def test_early_fit_and_evaluate_on_the_users_runs(diagnosed, tmp_path, capsys):
     runs_dir = diagnosed.run_dirs[0].parent
-    code, _, err = _cli(capsys, "early", "fit", runs_dir, "--window", "0.2,0.4", "--out", tmp_path / "p.json")
+    code, _, err = run_cli(capsys, "early", "fit", runs_dir, "--window", "0.2,0.4", "--out", tmp_path / "p.json")
     assert code == 0, err
     pred = load_predictor(tmp_path / "p.json", window=0.4)
     assert set(pred.training_runs) == {p.name for p in diagnosed.run_dirs}
-    code, _, err = _cli(capsys, "early", "evaluate", runs_dir, "--window", "0.2", "--out", tmp_path / "ev")
+    code, _, err = run_cli(capsys, "early", "evaluate", runs_dir, "--window", "0.2", "--out", tmp_path / "ev")
     assert code == 0, err
     loro = pd.read_csv(tmp_path / "ev" / "early_loro.csv")
     assert set(loro["model"]) == {"predictor", "entropy", "loss0", "slope"} and (loro["held_out"] != loro["trained_on"]).all()
     assert (tmp_path / "ev" / "early_loro_auroc.png").is_file()
-    code, _, err = _cli(capsys, "early", "fit", runs_dir, "--window", "1.5", "--out", tmp_path / "q.json")
+    code, _, err = run_cli(capsys, "early", "fit", runs_dir, "--window", "1.5", "--out", tmp_path / "q.json")
     assert code == 2 and "window" in err and not (tmp_path / "q.json").exists()
 
 
@@ -163,8 +157,8 @@ def test_callback_waits_for_the_window_then_refreshes_at_each_snapshot(tmp_path)
         rec.update(rows["item_id"], np.stack([np.asarray(v) for v in rows["logits"]]), rows["label_used"], step=step,
                    epoch=step / 20, progress=step / 100, measurement="snapshot", split="tracked")
         cb.refresh(100)
-        assert (tmp_path / EARLY_WARNING_FILE).is_file() == (step >= 20)
-    table = pd.read_parquet(tmp_path / EARLY_WARNING_FILE)
+        assert (tmp_path / EARLY_WARNING).is_file() == (step >= 20)
+    table = pd.read_parquet(tmp_path / EARLY_WARNING)
     assert list(table.columns) == list(COLUMNS) and (table["step"] == 100).all()
     assert cb.steps_ == list(range(20, 101, 10))
     ref = default_predictor(0.2)
@@ -181,11 +175,11 @@ def test_train_flag_early_warning(fixtures, tmp_path, capsys):
     from test_train_cli import SMALL
 
     runs = tmp_path / "runs"
-    code, _, err = _cli(capsys, "train", "--model", fixtures["bert"], *SMALL, "--runs-dir", runs, "--early-window", "0.3",
+    code, _, err = run_cli(capsys, "train", "--model", fixtures["bert"], *SMALL, "--runs-dir", runs, "--early-window", "0.3",
                         "--early-warning")
     assert code == 2 and "early_warning.window (--early-window)" in err and not runs.exists()
-    code, out, err = _cli(capsys, "train", "--model", fixtures["bert"], *SMALL, "--runs-dir", runs, "--early-warning")
+    code, out, err = run_cli(capsys, "train", "--model", fixtures["bert"], *SMALL, "--runs-dir", runs, "--early-warning")
     assert code == 0, err
     run_dir = runs / out.strip().rsplit("/", 1)[-1]
-    assert (run_dir / EARLY_WARNING_FILE).is_file() and "at risk" in err
+    assert (run_dir / EARLY_WARNING).is_file() and "at risk" in err
     assert "early_warning" not in RunConfig()._digest_dict()  # off: run ids of older runs are unchanged

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_cli
 from contested.cli import main
 from contested.dynamics import item_metrics
-from contested.dynamics.exchange import epoch_checkpoints
+from contested.dynamics.exchange import epoch_checkpoints, read_cartography
 from contested.errors import ContestedError
 from contested.models import build_tiny_model_dir
 from contested.report.runs import load_run
@@ -26,13 +27,6 @@ from train_helpers import single_thread
 TRAIN = ["--bulk", "24", "--max-tracked", "12", "--heldout", "10", "--batch-size", "8", "--epochs", "2",
          "--device", "cpu", "--snapshot-every", "2", "--quiet"]
 SAME = ["aulc", "confidence", "variability", "correctness", "initial_loss", "final_loss", "delta_loss", "max_rise"]
-
-
-def _cli(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return done.value.code or 0, out, err
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +57,9 @@ def _metrics(dyn: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("all_snapshots", [False, True])
 def test_round_trip_reproduces_the_metrics(trained, tmp_path, capsys, data_dir, all_snapshots):
     flag = ["--all-snapshots"] if all_snapshots else []
-    code, out, err = _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart", *flag)
+    code, out, err = run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart", *flag)
     assert code == 0 and err == "" and "tracked items" in out
-    code, out, _ = _cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs",
+    code, out, _ = run_cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs",
                         "--dataset", "chaosnli-snli", "--data-dir", data_dir)
     assert code == 0 and "12 items x" in out
     (imported,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
@@ -99,7 +93,7 @@ def test_round_trip_reproduces_the_metrics(trained, tmp_path, capsys, data_dir, 
 
 
 def test_files_follow_cartography_and_its_metrics_equal_ours(trained, tmp_path, capsys, data_dir):
-    _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart")
+    run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart")
     folder = tmp_path / "cart" / "training_dynamics"
     # Their reader counts every file in training_dynamics/ as an epoch: nothing else may be there.
     assert sorted(p.name for p in folder.iterdir()) == ["dynamics_epoch_0.jsonl", "dynamics_epoch_1.jsonl"]
@@ -114,7 +108,7 @@ def test_files_follow_cartography_and_its_metrics_equal_ours(trained, tmp_path, 
     confidence = {g: np.mean(t) for g, t in trend.items()}
     variability = {g: np.std(t) for g, t in trend.items()}  # np.std: population std, as theirs
 
-    _cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs")
+    run_cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs")
     (imported,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     ours = _metrics(load_run(imported).dynamics)
     assert sorted(ours.index) == sorted(trend)
@@ -141,7 +135,7 @@ def test_integer_guids_and_a_model_dir_import(tmp_path, capsys):
         folder.joinpath(f"dynamics_epoch_{k}.jsonl").write_text("".join(
             json.dumps({"guid": g, f"logits_epoch_{k}": list(logits[k, i]), "gold": gold[i]}) + "\n"
             for i, g in enumerate(guids)))
-    code, out, _ = _cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs")
+    code, out, _ = run_cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs")
     assert code == 0 and "3 items x 3 epochs" in out and "no --dataset" in out
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     run = load_run(run_dir)
@@ -153,13 +147,13 @@ def test_integer_guids_and_a_model_dir_import(tmp_path, capsys):
     np.testing.assert_allclose(m["confidence"], expected, atol=1e-12)
     assert run.env["imported"]["guid_types"] == ["int"]
     # Without entropy `contested analyze` stops with one line naming the run.
-    code, out, err = _cli(capsys, "analyze", run_dir, "--out", tmp_path / "analysis", "--n-boot", "0")
+    code, out, err = run_cli(capsys, "analyze", run_dir, "--out", tmp_path / "analysis", "--n-boot", "0")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no annotation entropy" in err
     assert str(run_dir) in err and not (tmp_path / "analysis").exists()
     # The same files again: refused without --force, replaced with it.
-    code, _, err = _cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs")
+    code, _, err = run_cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs")
     assert code == 2 and "--force" in err
-    code, _, _ = _cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs", "--force")
+    code, _, _ = run_cli(capsys, "import", "cartography", tmp_path / "model", "--out", tmp_path / "runs", "--force")
     assert code == 0
 
 
@@ -169,6 +163,18 @@ GOOD = [{"guid": "a", "logits": [0.1, 0.2, 0.3], "gold": 0}, {"guid": "b", "logi
 def _lines(k: int, records=GOOD) -> str:
     return "".join(json.dumps({"guid": r["guid"], f"logits_epoch_{k}": r["logits"], "gold": r["gold"]}) + "\n"
                    for r in records)
+
+
+def test_guids_may_hold_line_separators_that_json_allows_in_strings(tmp_path):
+    """U+2028 (and U+0085, form feeds) inside a JSON string is no line end: line numbers stay right."""
+    folder = tmp_path / "training_dynamics"
+    folder.mkdir()
+    records = [{**GOOD[0], "guid": "a\u2028x"}, GOOD[1]]
+    for k in range(2):
+        text = "".join(json.dumps({"guid": r["guid"], f"logits_epoch_{k}": r["logits"], "gold": r["gold"]},
+                                  ensure_ascii=False) + "\n" for r in records)
+        (folder / f"dynamics_epoch_{k}.jsonl").write_text(text, encoding="utf-8")
+    assert list(read_cartography(tmp_path).guids) == ["a\u2028x", "b"]
 
 
 def _drop(k: int, key: str) -> str:
@@ -226,7 +232,7 @@ def test_malformed_input_is_one_line_naming_file_line_field(case, tmp_path, caps
     for name, text in files.items():
         (folder / name).write_text(text)
     runs = tmp_path / "runs"
-    code, out, err = _cli(capsys, "import", "cartography", tmp_path / "model", "--out", runs)
+    code, out, err = run_cli(capsys, "import", "cartography", tmp_path / "model", "--out", runs)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1, err
     where = str(folder / named) if named != "training_dynamics" else str(folder)
@@ -240,7 +246,7 @@ def test_unknown_guids_for_the_dataset_write_nothing(tmp_path, capsys, data_dir)
     folder = tmp_path / "td"
     folder.mkdir()
     (folder / "dynamics_epoch_0.jsonl").write_text(_lines(0))
-    code, _, err = _cli(capsys, "import", "cartography", folder, "--out", tmp_path / "runs", "--dataset",
+    code, _, err = run_cli(capsys, "import", "cartography", folder, "--out", tmp_path / "runs", "--dataset",
                         "chaosnli-snli", "--data-dir", data_dir)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "2 of 2 guids are not its item ids" in err and not (tmp_path / "runs").exists()
@@ -257,20 +263,20 @@ def test_an_export_needs_epoch_end_snapshots_or_all_snapshots(trained):
 def test_export_does_not_overwrite_a_folder(trained, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("x")
-    code, _, err = _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "mine")
+    code, _, err = run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "mine")
     assert code == 2 and "other files" in err and sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["keep.txt"]
-    code, out, _ = _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v", "--split", "validation")
+    code, out, _ = run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v", "--split", "validation")
     assert code == 0 and "3 validation items" in out
-    code, _, err = _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v")
+    code, _, err = run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v")
     assert code == 2 and "--force" in err
     assert (tmp_path / "v" / "training_dynamics" / "dynamics_epoch_0.jsonl").read_text().count("\n") == 3
-    code, _, _ = _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v", "--force")
+    code, _, _ = run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "v", "--force")
     assert (tmp_path / "v" / "training_dynamics" / "dynamics_epoch_0.jsonl").read_text().count("\n") == 12
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_cleanlab_export(trained, tmp_path, capsys):
-    code, out, err = _cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "cl")
+    code, out, err = run_cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "cl")
     assert code == 0 and err == "" and "per-annotator labels are not available" in out
     index = json.loads((tmp_path / "cl" / "contested_export.json").read_text())
     probs = np.load(tmp_path / "cl" / "pred_probs.npy")
@@ -291,7 +297,7 @@ def test_cleanlab_export(trained, tmp_path, capsys):
         assert labels[row] == items.loc[item, "training_label"]
     assert index["per_annotator_labels"] is False and index["labels_multiannotator"] is None
     assert index["label_names"] == ["entailment", "neutral", "contradiction"] and index["trained_on"] is True
-    code, _, _ = _cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "val", "--split", "validation")
+    code, _, _ = run_cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "val", "--split", "validation")
     assert json.loads((tmp_path / "val" / "contested_export.json").read_text())["trained_on"] is False
 
 
@@ -299,7 +305,7 @@ def test_cleanlab_accepts_the_files(trained, tmp_path, capsys):
     cleanlab_multiannotator = pytest.importorskip("cleanlab.multiannotator")
     from cleanlab.filter import find_label_issues
 
-    _cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "cl")
+    run_cli(capsys, "export", "cleanlab", trained, "--out", tmp_path / "cl")
     probs = np.load(tmp_path / "cl" / "pred_probs.npy")
     labels = np.load(tmp_path / "cl" / "labels.npy")
     counts = np.load(tmp_path / "cl" / "label_counts.npy")
@@ -315,8 +321,8 @@ def test_cleanlab_accepts_the_files(trained, tmp_path, capsys):
 
 def test_analyze_reads_an_imported_run(trained, tmp_path, capsys, data_dir):
     """`contested analyze` on an imported run (no LoRA rank, no validation items)."""
-    _cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart")
-    _cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs", "--dataset",
+    run_cli(capsys, "export", "cartography", trained, "--out", tmp_path / "cart")
+    run_cli(capsys, "import", "cartography", tmp_path / "cart", "--out", tmp_path / "runs", "--dataset",
          "chaosnli-snli", "--data-dir", data_dir)
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     from contested.report.analysis import analyze

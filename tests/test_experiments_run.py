@@ -6,64 +6,37 @@ Every run trains a 2-layer BERT (``build_tiny_model_dir``) on 6 tracked ChaosNLI
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from transformers import TrainerCallback
 from typer.testing import CliRunner
 
 from contested.cli import app
 from contested.experiments import LocalExecutor, load_sweep, plan_sweep, run_sweep
-from contested.models import build_tiny_model_dir
-from contested.rundir import read_error
-
-REPO = Path(__file__).resolve().parents[1]
+from contested.rundir.state import read_error
+from train_helpers import sigkill_when, single_thread, start_sweep, write_tiny_sweep
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run much faster on one thread than on two contended ones, and identically."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "tiny-bert")
+    with single_thread():
+        yield
 
 
 def _sweep_file(path: Path, model: Path, data_dir: Path, *, broken: Path | None = None) -> Path:
     """Two seeds of a tiny LoRA run; with ``broken``, a run on a missing model goes first."""
     bad = f"    - {{label: broken, model: '{broken}', seed: 1}}\n" if broken else ""
-    path.write_text(textwrap.dedent(f"""\
-        name: tiny
-        base:
-          model: '{model}'
-          method: {{method: lora, rank: 2}}
-          data: {{dataset: chaosnli-snli, bulk: 16, heldout: 0, max_tracked: 6, data_dir: '{data_dir}'}}
-          train: {{epochs: 1, batch_size: 8, lr: 1.0e-3, max_length: 32, device: cpu, logging_steps: 1}}
-          record: {{snapshot_every: 1, eval_batch_size: 32, heldout_eval: false}}
-        grid:
-          run:
-        """) + bad + "    - {label: s1, seed: 1}\n    - {label: s2, seed: 2}\n", encoding="utf-8")
-    return path
+    return write_tiny_sweep(path, model, data_dir, "  run:\n" + bad + "    - {label: s1, seed: 1}\n    - {label: s2, seed: 2}\n")
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model, data_dir):
+def reference(tmp_path_factory, tiny_bert_dir, data_dir):
     """The uninterrupted sweep, through the CLI: a broken run first, then two good ones."""
     root = tmp_path_factory.mktemp("reference")
-    file = _sweep_file(root / "tiny.yaml", tiny_model, data_dir, broken=root / "no-such-model")
+    file = _sweep_file(root / "tiny.yaml", tiny_bert_dir, data_dir, broken=root / "no-such-model")
     result = CliRunner().invoke(app, ["sweep", str(file), "--runs-dir", str(root / "runs")])
     return file, root / "runs", result
 
@@ -126,9 +99,9 @@ def _assert_same_as_reference(runs_dir: Path, reference_dir: Path, run_ids: list
         pd.testing.assert_frame_equal(dyn, _dynamics(reference_dir / run_id), check_exact=True)
 
 
-def test_interrupted_then_resumed_sweep_equals_the_uninterrupted_one(reference, tiny_model, data_dir, tmp_path):
+def test_interrupted_then_resumed_sweep_equals_the_uninterrupted_one(reference, tiny_bert_dir, data_dir, tmp_path):
     _, reference_runs, _ = reference
-    sweep = load_sweep(_sweep_file(tmp_path / "tiny.yaml", tiny_model, data_dir), runs_dir=tmp_path / "runs")
+    sweep = load_sweep(_sweep_file(tmp_path / "tiny.yaml", tiny_bert_dir, data_dir), runs_dir=tmp_path / "runs")
     first, second = sweep.runs
     with pytest.raises(KeyboardInterrupt):
         run_sweep(sweep, executor=LocalExecutor(callbacks=[_InterruptAt(run=2, step=2)]))
@@ -145,28 +118,16 @@ def test_interrupted_then_resumed_sweep_equals_the_uninterrupted_one(reference, 
 
 
 @pytest.mark.slow
-def test_sweep_killed_with_sigkill_then_rerun_equals_the_uninterrupted_one(reference, tiny_model, data_dir,
+def test_sweep_killed_with_sigkill_then_rerun_equals_the_uninterrupted_one(reference, tiny_bert_dir, data_dir,
                                                                           tmp_path):
     _, reference_runs, _ = reference
-    file = _sweep_file(tmp_path / "tiny.yaml", tiny_model, data_dir)
+    file = _sweep_file(tmp_path / "tiny.yaml", tiny_bert_dir, data_dir)
     runs_dir = tmp_path / "runs"
     sweep = load_sweep(file, runs_dir=runs_dir)
     first, second = sweep.runs
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same arithmetic as this process's one thread
-    proc = subprocess.Popen([sys.executable, "-m", "contested.cli", "sweep", str(file), "--runs-dir",
-                             str(runs_dir)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        # Kill as soon as the second run's build folder exists (the first is then DONE).
-        while not list(runs_dir.glob(f".{second.run_id}.partial-*")):
-            assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before the kill"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = start_sweep(file, runs_dir)  # one torch thread: the same arithmetic as this process's
+    # Kill as soon as the second run's build folder exists (the first is then DONE).
+    sigkill_when(proc, lambda: bool(list(runs_dir.glob(f".{second.run_id}.partial-*"))))
     assert [s.status.value for s in plan_sweep(sweep)] == ["done", "pending"]
     assert list(runs_dir.glob(f".{second.run_id}.partial-*"))  # the killed attempt's leftovers
     result = CliRunner().invoke(app, ["sweep", str(file), "--runs-dir", str(runs_dir)])
@@ -174,10 +135,10 @@ def test_sweep_killed_with_sigkill_then_rerun_equals_the_uninterrupted_one(refer
     _assert_same_as_reference(runs_dir, reference_runs, [first.run_id, second.run_id])
 
 
-def test_ray_executor_runs_two_tiny_runs_on_a_local_instance(reference, tiny_model, data_dir, tmp_path):
+def test_ray_executor_runs_two_tiny_runs_on_a_local_instance(reference, tiny_bert_dir, data_dir, tmp_path):
     ray = pytest.importorskip("ray")
     _, reference_runs, _ = reference
-    sweep = load_sweep(_sweep_file(tmp_path / "tiny.yaml", tiny_model, data_dir), runs_dir=tmp_path / "runs")
+    sweep = load_sweep(_sweep_file(tmp_path / "tiny.yaml", tiny_bert_dir, data_dir), runs_dir=tmp_path / "runs")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         finished = []

@@ -15,7 +15,8 @@ import pytest
 from contested.errors import ContestedError
 from contested.experiments import load_sweep, sweep_runs
 from contested.experiments.manifest import write_manifest
-from contested.rundir import conditions, count_states, plan_states, write_error
+from contested.rundir.reading import conditions
+from contested.rundir.state import count_states, plan_states, write_error
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -13,10 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.spatial import distance
-from scipy.stats import entropy
 
-from contested.cli import main
+import chaosnli_reference
+from cli_helpers import run_cli
 from contested.dynamics.human_fit import chaosnli_scores
 from contested.report.runs import load_run
 from report_synth import fake_run_dir
@@ -41,46 +40,10 @@ def run_and_dataset(tmp_path):
     return run, dataset, items
 
 
-def chaosnli_protocol(data: list[dict], predictions: dict) -> dict:
-    """ChaosNLI's evaluation as published, per model: JSD, KL, old and new accuracy."""
-    to_letter = {"e": "e", "n": "n", "c": "c", "entailment": "e", "neutral": "n", "contradiction": "c", "-": "-"}
-
-    def normalize_dist(prob):
-        prob = np.asarray(prob, dtype=float)
-        for i, value in enumerate(prob):
-            if np.abs(value) < 1e-15:
-                prob[i] = 1e-15
-        return prob / np.sum(prob)
-
-    results = {}
-    for model, pred in predictions.items():
-        js, kls, m_acc, o_acc = [], [], 0, 0
-        for item in data:
-            entry = pred[item["uid"]]
-            human = np.asarray(item["label_dist"])
-            model_dist = normalize_dist(entry["predicted_probabilities"])
-            label = to_letter[entry["predicted_label"]]
-            o_acc += label == item["old_label"]
-            m_acc += label == item["majority_label"]
-            d = distance.jensenshannon(human, model_dist)
-            js.append(0.0 if np.isnan(d) else d)
-            kls.append(entropy(human, model_dist))
-        n = len(data)
-        results[model] = {"jsd": np.mean(js), "kl": np.mean(kls), "new_acc": m_acc / n, "old_acc": o_acc / n}
-    return results
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    return done.value.code or 0, out, err
-
-
 def test_export_scores_like_chaosnli_and_like_the_run(run_and_dataset, tmp_path, capsys):
     run_dir, dataset, items = run_and_dataset
     exported = tmp_path / "preds.json"
-    code, out, _ = _run(["export", "chaosnli", str(run_dir), "--out", str(exported), "--name", "my-lora"], capsys)
+    code, out, _ = run_cli(capsys, "export", "chaosnli", str(run_dir), "--out", str(exported), "--name", "my-lora")
     assert code == 0 and "wrote 90 predictions" in " ".join(out.split())
     preds = json.loads(exported.read_text())
     entry = preds["my-lora"]["sim-00"]
@@ -95,14 +58,14 @@ def test_export_scores_like_chaosnli_and_like_the_run(run_and_dataset, tmp_path,
 
     data = [{"uid": r.item_id, "label_dist": list(r.label_dist), "majority_label": LETTER[r.majority_label],
              "old_label": LETTER[int(r.old_label)]} for r in items.itertuples()]
-    theirs = chaosnli_protocol(data, preds)["my-lora"]
+    theirs = chaosnli_reference.evaluate(data, preds)["my-lora"]
     assert theirs["jsd"] == pytest.approx(own["jsd"], rel=1e-12)
     assert theirs["kl"] == pytest.approx(own["kl"], rel=1e-12)
     assert theirs["new_acc"] == pytest.approx(own["accuracy"])
     assert theirs["old_acc"] == pytest.approx(own["accuracy_old"])
 
     scores_file = tmp_path / "scores.json"
-    code, _, _ = _run(["score", str(dataset), str(exported), "--out", str(scores_file)], capsys)
+    code, _, _ = run_cli(capsys, "score", str(dataset), str(exported), "--out", str(scores_file))
     assert code == 0
     scored = json.loads(scores_file.read_text())["models"]["my-lora"]
     for col in ("jsd", "kl", "accuracy", "accuracy_old", "pred_entropy", "lewidi_ce", "f1_micro"):
@@ -118,15 +81,15 @@ def test_export_scores_like_chaosnli_and_like_the_run(run_and_dataset, tmp_path,
 def test_checkpoint_split_and_default_name(run_and_dataset, tmp_path, monkeypatch, capsys):
     run_dir, _, items = run_and_dataset
     monkeypatch.chdir(tmp_path)
-    code, _, _ = _run(["export", "chaosnli", str(run_dir), "--checkpoint", "initial", "--split", "validation"], capsys)
+    code, _, _ = run_cli(capsys, "export", "chaosnli", str(run_dir), "--checkpoint", "initial", "--split", "validation")
     assert code == 0
     run_id = load_run(run_dir).run_id
     preds = json.loads((tmp_path / f"{run_id}.chaosnli.json").read_text())[run_id]
     assert len(preds) == int((items["split"] == "validation").sum())
     run = load_run(run_dir, logits=True)
     initial = chaosnli_scores(run.dynamics, run.items)
-    code, _, _ = _run(["export", "chaosnli", str(run_dir), "--checkpoint", "0", "--split", "validation",
-                       "--out", "step0.json"], capsys)
+    code, _, _ = run_cli(capsys, "export", "chaosnli", str(run_dir), "--checkpoint", "0", "--split", "validation",
+                                 "--out", "step0.json")
     assert code == 0
     assert json.loads((tmp_path / "step0.json").read_text())[run_id] == preds
     assert initial.iloc[0]["step"] == 0
@@ -139,12 +102,12 @@ def test_checkpoint_split_and_default_name(run_and_dataset, tmp_path, monkeypatc
 def test_bad_export_options_one_line_nothing_written(run_and_dataset, tmp_path, args, message, capsys):
     run_dir, _, _ = run_and_dataset
     out = tmp_path / "x.json"
-    code, _, err = _run(["export", "chaosnli", str(run_dir), "--out", str(out), *args], capsys)
+    code, _, err = run_cli(capsys, "export", "chaosnli", str(run_dir), "--out", str(out), *args)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
     assert not out.exists()
 
 
 def test_not_a_run_is_one_line(tmp_path, capsys):
-    code, _, err = _run(["export", "chaosnli", str(tmp_path), "--out", str(tmp_path / "x.json")], capsys)
+    code, _, err = run_cli(capsys, "export", "chaosnli", str(tmp_path), "--out", str(tmp_path / "x.json"))
     assert code == 2 and "not a finished run" in err and len(err.strip().splitlines()) == 1

@@ -14,18 +14,12 @@ import pandas as pd
 import pytest
 
 import report_synth as rs
+from cli_helpers import run_cli
 from contested.cli import main
 from contested.dynamics import METRIC_COLUMNS
 from contested.stats import RUN_STAT_COLUMNS
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def report_dir(sweep_dir, tmp_path_factory):
 
 
 def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
-    code, out, _ = _run(["analyze", str(sweep_dir), "--out", str(tmp_path), "--n-boot", "200"], capsys)
+    code, out, _ = run_cli(capsys, "analyze", str(sweep_dir), "--out", str(tmp_path), "--n-boot", "200")
     assert code in (0, None)
     assert "ρ(annotation entropy, aulc) per run" in out and "LoRA r=4" in out and "full FT" in out
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
@@ -84,7 +78,7 @@ def test_analyze_writes_documented_files(sweep_dir, tmp_path, capsys):
 
 def test_analyze_without_runs_fails_with_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    code, _, err = _run(["analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(capsys, "analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "no finished runs" in lines[0] and "empty" in lines[0]

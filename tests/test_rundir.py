@@ -21,21 +21,21 @@ from contested import rundir
 from contested.errors import ContestedError
 from contested.io import write_json, write_table
 from contested.report.runs import find_runs, load_run
-from contested.rundir import (
+from contested.rundir.layout import (
     DONE,
     ERROR,
-    RunState,
-    Status,
     building,
     clear_unfinished,
-    count_states,
     find_finished,
     is_finished,
+)
+from contested.rundir.reading import read_config, read_json, recorded_config
+from contested.rundir.state import (
+    RunState,
+    Status,
+    count_states,
     plan_states,
-    read_config,
     read_error,
-    read_json,
-    recorded_config,
     run_state,
     write_error,
 )
@@ -197,7 +197,7 @@ def _string_literals(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["train/pipeline.py", "report/runs.py", "experiments/manifest.py",
-                                    "experiments/runner.py", "experiments/executors.py"])
+                                    "experiments/runner.py", "experiments/executors.py", "experiments/attempt.py"])
 def test_writer_and_readers_spell_no_run_file_name_themselves(module):
     names = {*rundir.RUN_FILES, rundir.NOISE, DONE, ERROR, rundir.MANIFEST_DIR}
     assert not names & _string_literals(SRC / module)
@@ -215,12 +215,21 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_rundir_and_report_import_no_layer_above_them():
-    assert {m for m in _imported_modules(SRC / "rundir.py") if m.startswith("contested")} <= {
-        "contested.errors", "contested.io"}
+    for path in sorted((SRC / "rundir").glob("*.py")):
+        imported = {m for m in _imported_modules(path) if m.startswith("contested")}
+        assert {m for m in imported if not m.startswith("contested.rundir.")} <= {
+            "contested.errors", "contested.io", "contested._lazy"}, path.name
     for path in sorted((SRC / "report").glob("*.py")):
         upward = {m for m in _imported_modules(path)
                   if m.startswith(("contested.experiments", "contested.train", "contested.commands"))}
         assert not upward, f"{path.name} imports {upward}"
+
+
+def test_the_contract_names_import_from_the_package():
+    """``from contested.rundir import X`` (docs/ARCHITECTURE.md) works for every name of its modules."""
+    assert {"DONE", "building", "run_state", "conditions", "outcome_marks"} <= set(rundir.__all__)
+    for name in rundir.__all__:
+        assert getattr(rundir, name) is not None
 
 
 def test_reading_runs_needs_no_torch(tmp_path):
@@ -233,7 +242,7 @@ def test_reading_runs_needs_no_torch(tmp_path):
 
 
 def test_mitigation_condition_names_each_training_loss_change():
-    from contested.rundir import conditions, mitigation
+    from contested.rundir.reading import conditions, mitigation
 
     assert mitigation({}) == "none" and conditions({})["mitigation"] == "none"  # runs from before mitigations
     assert mitigation({"data": {"training_label": "soft"}}) == "soft"

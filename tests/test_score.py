@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from contested.cli import main
+from cli_helpers import run_cli
 from contested.data import load_items
 from contested.data.predictions import chaosnli_label, label_codes, read_predictions
 from contested.dynamics.scoring import score_file
@@ -55,13 +55,6 @@ def _js_by_hand(p, q):
     return math.sqrt(0.5 * kl(p, m) + 0.5 * kl(q, m))
 
 
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    return done.value.code or 0, out, err
-
-
 def test_known_answers_uniform_one_hot_and_the_human_distribution(dataset, tmp_path, capsys):
     preds = {
         "uniform": {i: _entry([1 / 3] * 3, "entailment") for i in IDS},
@@ -70,7 +63,7 @@ def test_known_answers_uniform_one_hot_and_the_human_distribution(dataset, tmp_p
     }
     path = _write(tmp_path, "preds.json", preds)
     out = tmp_path / "scores.json"
-    code, stdout, _ = _run(["score", str(dataset), path, "--out", str(out)], capsys)
+    code, stdout, _ = run_cli(capsys, "score", str(dataset), path, "--out", str(out))
     assert code == 0 and "one-hot" in stdout and "contested" in stdout
     res = json.loads(out.read_text())
     assert res["format"] == "chaosnli" and res["n_items"] == 6 and res["label_names"][0] == "entailment"
@@ -159,7 +152,7 @@ def test_lewidi_results_tsv_and_json_against_the_real_dev_split(data_dir, tmp_pa
 def test_allow_missing_reports_the_count(dataset, tmp_path, capsys):
     path = _write(tmp_path, "part.json", {"m": {i: _entry([0.2, 0.3, 0.5], "c") for i in IDS[:4]}})
     out = tmp_path / "s.json"
-    code, stdout, _ = _run(["score", str(dataset), path, "--allow-missing", "--out", str(out)], capsys)
+    code, stdout, _ = run_cli(capsys, "score", str(dataset), path, "--allow-missing", "--out", str(out))
     assert code == 0 and "2 of 6 items have no prediction" in " ".join(stdout.split())
     res = json.loads(out.read_text())["models"]["m"]
     assert res["n_missing"] == 2 and res["overall"]["n"] == 4
@@ -172,7 +165,7 @@ def test_allow_extra_skips_ids_the_dataset_lacks(dataset, tmp_path, capsys):
     # e.g. ChaosNLI's model_predictions_for_snli_mnli.json (SNLI and MNLI uids) scored against one dataset
     path = _write(tmp_path, "both.json", {"m": {**OK, "mnli-1": _entry([1, 0, 0]), "mnli-2": [0.5, 0.5, 0.0]}})
     out = tmp_path / "s.json"
-    code, stdout, _ = _run(["score", str(dataset), path, "--allow-extra", "--out", str(out)], capsys)
+    code, stdout, _ = run_cli(capsys, "score", str(dataset), path, "--allow-extra", "--out", str(out))
     assert code == 0 and "skipped 2 prediction(s)" in " ".join(stdout.split())
     res = json.loads(out.read_text())["models"]["m"]
     assert res["n_extra"] == 2 and res["overall"]["n"] == 6
@@ -203,7 +196,7 @@ def test_bad_predictions_one_line_exit_2_nothing_written(case, dataset, tmp_path
     name, content, message = BAD[case]
     path = _write(tmp_path, name, content)
     out = tmp_path / "scores.json"
-    code, _, err = _run(["score", str(dataset), path, "--out", str(out)], capsys)
+    code, _, err = run_cli(capsys, "score", str(dataset), path, "--out", str(out))
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
     assert re.search(message, err), err
@@ -217,9 +210,9 @@ def test_sum_within_tolerance_is_accepted(dataset, tmp_path):
 
 def test_ids_and_model_names_are_printed_literally(dataset, tmp_path, capsys):
     preds = {"[bold]m:smile:": OK, "other": {**OK, "[/x]": _entry([0.2, 0.3, 0.5])}}
-    code, _, err = _run(["score", str(dataset), _write(tmp_path, "p.json", preds)], capsys)
+    code, _, err = run_cli(capsys, "score", str(dataset), _write(tmp_path, "p.json", preds))
     assert code == 2 and "item '[/x]'" in err  # the second model's unknown id, brackets kept
-    code, out, _ = _run(["score", str(dataset), _write(tmp_path, "q.json", {"[bold]m:smile:": OK})], capsys)
+    code, out, _ = run_cli(capsys, "score", str(dataset), _write(tmp_path, "q.json", {"[bold]m:smile:": OK}))
     assert code == 0 and "[bold]m:smile:" in out and "😄" not in out
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,17 +23,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from contested.cli import app
 from contested.experiments import LocalExecutor, load_sweep, plan_sweep, run_sweep
 from contested.experiments import claims as cl
-from contested.experiments.executors import CLAIMED, execute_run
-from contested.models import build_tiny_model_dir
-from contested.rundir import DONE, ERROR, claim_file
+from contested.experiments.attempt import CLAIMED, execute_run
+from contested.rundir.layout import DONE, ERROR, claim_file
+from contested.rundir.state import outcome_marks
+from train_helpers import sigkill_when, single_thread, start_sweep, write_tiny_sweep
 
-REPO = Path(__file__).resolve().parents[1]
 SEEDS = (1, 2, 3, 4, 5, 6)
 
 
@@ -56,6 +54,25 @@ def _leftovers(runs_dir: Path) -> list[str]:
     return sorted(p.name for p in runs_dir.glob(".*claim*"))
 
 
+def _race_to_claim(runs_dir: Path, run_id: str, *, threads: int, timeout: float) -> list[cl.Claim]:
+    """``threads`` threads call ``try_claim`` at the same moment; the claims they won."""
+    barrier = threading.Barrier(threads)
+    won: list[cl.Claim] = []
+
+    def contend():
+        barrier.wait()
+        claim = cl.try_claim(runs_dir, run_id, timeout=timeout)
+        if claim is not None:
+            won.append(claim)
+
+    started = [threading.Thread(target=contend) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join()
+    return won
+
+
 # --------------------------------------------------------------------------- primitives
 
 
@@ -65,20 +82,7 @@ def test_claim_file_is_a_hidden_sibling_of_the_run_directory(tmp_path):
 
 def test_exactly_one_of_many_threads_claims_a_run(tmp_path):
     for round_ in range(5):
-        barrier = threading.Barrier(16)
-        won: list[cl.Claim] = []
-
-        def contend(won=won, barrier=barrier, run_id=f"run{round_}"):
-            barrier.wait()
-            claim = cl.try_claim(tmp_path, run_id, timeout=60)
-            if claim is not None:
-                won.append(claim)
-
-        threads = [threading.Thread(target=contend) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        won = _race_to_claim(tmp_path, f"run{round_}", threads=16, timeout=60)
         assert len(won) == 1
         assert cl.read_claim(tmp_path, f"run{round_}") == won[0]
     assert _leftovers(tmp_path) == [f".run{i}.claim" for i in range(5)]  # no temporary files left
@@ -156,20 +160,7 @@ def test_another_hosts_claim_goes_stale_only_by_its_heartbeat(tmp_path):
 def test_exactly_one_of_many_threads_takes_a_stale_claim_over(tmp_path):
     for round_ in range(5):
         stale = _fake_claim(tmp_path, "run", host="node-elsewhere.example", pid=1, heartbeat=time.time() - 100)
-        barrier = threading.Barrier(12)
-        won: list[cl.Claim] = []
-
-        def contend(won=won, barrier=barrier):
-            barrier.wait()
-            claim = cl.try_claim(tmp_path, "run", timeout=10)
-            if claim is not None:
-                won.append(claim)
-
-        threads = [threading.Thread(target=contend) for _ in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        won = _race_to_claim(tmp_path, "run", threads=12, timeout=10)
         assert len(won) == 1, round_
         assert cl.read_claim(tmp_path, "run") == won[0] != stale
         assert _leftovers(tmp_path) == [".run.claim"]
@@ -247,7 +238,7 @@ def test_execute_run_skips_a_held_run_and_one_settled_elsewhere(tmp_path):
     assert outcome.status == CLAIMED and outcome.by == holder.describe()
     assert cl.read_claim(runs_dir, a.run_id) == holder
 
-    seen = cl.outcome_marks(runs_dir, b.run_id)
+    seen = outcome_marks(runs_dir, b.run_id)
     _finish_by_hand(runs_dir, b.run_id)  # another process finished it after this sweep planned it
     outcome = execute_run(b, runs_dir=runs_dir, seen=seen)
     assert (outcome.status, outcome.by) == ("done", "another process") and not outcome.here
@@ -259,7 +250,7 @@ def test_execute_run_skips_a_held_run_and_one_settled_elsewhere(tmp_path):
 def test_execute_run_does_not_retry_a_run_that_failed_elsewhere_meanwhile(tmp_path):
     _, sweep = _fake_sweep(tmp_path, n=1)
     (run,) = sweep.runs
-    seen = cl.outcome_marks(sweep.runs_dir, run.run_id)
+    seen = outcome_marks(sweep.runs_dir, run.run_id)
     (sweep.runs_dir / run.run_id).mkdir(parents=True)
     record = {"error": "ValueError: boom", "host": "node7", "pid": 42}
     (sweep.runs_dir / run.run_id / ERROR).write_text(json.dumps(record))
@@ -346,53 +337,23 @@ def test_dry_run_shows_runs_held_by_other_processes(tmp_path):
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run much faster on one thread, and identically to the one-thread subprocesses."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "tiny-bert")
+    with single_thread():
+        yield
 
 
 def _sweep_file(path: Path, model: Path, data_dir: Path, seeds=SEEDS) -> Path:
     """Tiny LoRA runs, one per seed (3 optimiser steps, a snapshot after each)."""
-    path.write_text(textwrap.dedent(f"""\
-        name: tiny
-        base:
-          model: '{model}'
-          method: {{method: lora, rank: 2}}
-          data: {{dataset: chaosnli-snli, bulk: 16, heldout: 0, max_tracked: 6, data_dir: '{data_dir}'}}
-          train: {{epochs: 1, batch_size: 8, lr: 1.0e-3, max_length: 32, device: cpu, logging_steps: 1}}
-          record: {{snapshot_every: 1, eval_batch_size: 32, heldout_eval: false}}
-        grid:
-          seed: {list(seeds)}
-        """), encoding="utf-8")
-    return path
+    return write_tiny_sweep(path, model, data_dir, f"  seed: {list(seeds)}\n")
 
 
 @pytest.fixture(scope="module")
-def sequential(tmp_path_factory, tiny_model, data_dir) -> Path:
+def sequential(tmp_path_factory, tiny_bert_dir, data_dir) -> Path:
     """The six runs trained by one sweep process, one after another (the reference)."""
     root = tmp_path_factory.mktemp("sequential")
-    file = _sweep_file(root / "tiny.yaml", tiny_model, data_dir)
+    file = _sweep_file(root / "tiny.yaml", tiny_bert_dir, data_dir)
     result = CliRunner().invoke(app, ["sweep", str(file), "--runs-dir", str(root / "runs")])
     assert result.exit_code == 0, result.output
     return root / "runs"
-
-
-def _env() -> dict[str, str]:
-    # One torch thread per process (three fit on two cores, and the arithmetic equals the reference's).
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"}
-
-
-def _sweep_process(file: Path, runs_dir: Path, log: Path) -> subprocess.Popen:
-    with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "contested.cli", "sweep", str(file), "--runs-dir",
-                                 str(runs_dir)], env=_env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _same_dynamics(runs_dir: Path, reference: Path, run_ids: list[str]) -> None:
@@ -402,12 +363,12 @@ def _same_dynamics(runs_dir: Path, reference: Path, run_ids: list[str]) -> None:
                                       pd.read_parquet(reference / run_id / "dynamics.parquet"), check_exact=True)
 
 
-def test_three_concurrent_sweeps_train_every_run_exactly_once(sequential, tiny_model, data_dir, tmp_path):
-    file = _sweep_file(tmp_path / "tiny.yaml", tiny_model, data_dir)
+def test_three_concurrent_sweeps_train_every_run_exactly_once(sequential, tiny_bert_dir, data_dir, tmp_path):
+    file = _sweep_file(tmp_path / "tiny.yaml", tiny_bert_dir, data_dir)
     runs_dir = tmp_path / "runs"
     sweep = load_sweep(file, runs_dir=runs_dir)
     logs = [tmp_path / f"sweep{i}.log" for i in range(3)]
-    procs = [_sweep_process(file, runs_dir, log) for log in logs]
+    procs = [start_sweep(file, runs_dir, log=log) for log in logs]
     try:
         codes = [p.wait(timeout=300) for p in procs]
     finally:
@@ -425,24 +386,16 @@ def test_three_concurrent_sweeps_train_every_run_exactly_once(sequential, tiny_m
     _same_dynamics(runs_dir, sequential, [r.run_id for r in sweep.runs])
 
 
-def test_claim_of_a_sigkilled_sweep_is_taken_over_and_its_run_finished(sequential, tiny_model, data_dir, tmp_path):
-    file = _sweep_file(tmp_path / "tiny.yaml", tiny_model, data_dir, seeds=SEEDS[:2])
+def test_claim_of_a_sigkilled_sweep_is_taken_over_and_its_run_finished(sequential, tiny_bert_dir, data_dir, tmp_path):
+    file = _sweep_file(tmp_path / "tiny.yaml", tiny_bert_dir, data_dir, seeds=SEEDS[:2])
     runs_dir = tmp_path / "runs"
     sweep = load_sweep(file, runs_dir=runs_dir)
     first = sweep.runs[0]
-    proc = _sweep_process(file, runs_dir, tmp_path / "killed.log")
-    try:
-        deadline = time.monotonic() + 240
-        # Kill it mid-run: it holds the first run's claim and is building the run.
-        while not (claim_file(runs_dir, first.run_id).exists()
-                   and list(runs_dir.glob(f".{first.run_id}.partial-*"))):
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.log").read_text()
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    log = tmp_path / "killed.log"
+    proc = start_sweep(file, runs_dir, log=log)
+    # Kill it mid-run: it holds the first run's claim and is building the run.
+    sigkill_when(proc, lambda: claim_file(runs_dir, first.run_id).exists()
+                 and bool(list(runs_dir.glob(f".{first.run_id}.partial-*"))), log=log)
     orphan = cl.read_claim(runs_dir, first.run_id)
     assert orphan.pid == proc.pid and cl.owner_gone(orphan)
     assert [s.status.value for s in plan_sweep(sweep)] == ["pending", "pending"]

@@ -6,34 +6,20 @@ import json
 
 import pytest
 
-from contested.cli import main
-from contested.models import build_tiny_model_dir
+from cli_helpers import run_cli
 from contested.train.config import RunConfig
-from train_helpers import one_thread  # noqa: F401
+from train_helpers import TINY_TRAIN_FLAGS, one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SMALL = ["--bulk", "24", "--max-tracked", "12", "--heldout", "10", "--batch-size", "8", "--epochs", "1",
-         "--lr", "1e-3", "--device", "cpu", "--snapshot-every", "2", "--rank", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert_dir(tmp_path_factory):
-    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "bert")
-
-
-def _cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+SMALL = ["--bulk", "24", "--max-tracked", "12", "--heldout", "10", *TINY_TRAIN_FLAGS]
 
 
 def test_yaml_config_with_flag_overrides(tmp_path, capsys):
     cfg_file = tmp_path / "run.yaml"
     cfg_file.write_text("model: roberta-base\nmethod: {method: lora, rank: 16}\n"
                         "train: {lr: 1e-4, epochs: 3}\nrecord: {snapshot_every: 50}\n")
-    code, out, _ = _cli(capsys, "train", "--config", str(cfg_file), "--lr", "3e-4", "--rank", "8",
+    code, out, _ = run_cli(capsys, "train", "--config", str(cfg_file), "--lr", "3e-4", "--rank", "8",
                         "--target-modules", "query,value", "--no-class-weighted", "--dry-run")
     assert code == 0
     *body, run_dir = out.strip().splitlines()
@@ -56,7 +42,7 @@ def test_yaml_config_with_flag_overrides(tmp_path, capsys):
 def test_bad_flags_are_one_line_errors_without_run_dir(argv, message, tmp_path, capsys, tiny_bert_dir):
     runs = tmp_path / "runs"
     args = ["train", "--model", str(tiny_bert_dir), *SMALL, "--runs-dir", str(runs), *argv]
-    code, out, err = _cli(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     assert code != 0 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not runs.exists()
@@ -65,11 +51,11 @@ def test_bad_flags_are_one_line_errors_without_run_dir(argv, message, tmp_path, 
 def test_bad_config_files_name_file_and_line(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  lr: 1e-4\n  epochs: [1\n")
-    code, _, err = _cli(capsys, "train", "--config", str(bad), "--dry-run")
+    code, _, err = run_cli(capsys, "train", "--config", str(bad), "--dry-run")
     assert code == 2 and f"{bad}:" in err and len(err.strip().splitlines()) == 1
     typo = tmp_path / "typo.yaml"
     typo.write_text("train: {learning_rate: 1e-4}\n")
-    code, _, err = _cli(capsys, "train", "--config", str(typo), "--dry-run")
+    code, _, err = run_cli(capsys, "train", "--config", str(typo), "--dry-run")
     assert code == 2 and f"{typo}:1: unknown run-config key 'train.learning_rate'; did you mean" in err
 
 
@@ -82,7 +68,7 @@ def test_dataset_with_one_class_is_rejected_before_any_run_dir(tmp_path, capsys,
         json.dumps({"id": f"y{i}", "text": f"item {i}", "label_counts": [3, 0]}) + "\n" for i in range(20)))
     for path in (one_class, two_names_one_used):
         runs = tmp_path / f"runs-{path.stem}"
-        code, _, err = _cli(capsys, "train", "--model", str(tiny_bert_dir), "--dataset", str(path),
+        code, _, err = run_cli(capsys, "train", "--model", str(tiny_bert_dir), "--dataset", str(path),
                             "--bulk", "0", "--heldout", "0", "--runs-dir", str(runs), "--quiet")
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "class" in err and not runs.exists()
@@ -91,11 +77,11 @@ def test_dataset_with_one_class_is_rejected_before_any_run_dir(tmp_path, capsys,
 def test_train_command_runs_then_is_a_no_op(tmp_path, capsys, tiny_bert_dir):
     runs = tmp_path / "runs"
     args = ["train", "--model", str(tiny_bert_dir), *SMALL, "--runs-dir", str(runs)]
-    code, out, err = _cli(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     assert code == 0, err
     run_dir = out.strip()
     assert (runs / run_dir.rsplit("/", 1)[-1] / "DONE").is_file() and "snapshots" in err
-    code, out2, err2 = _cli(capsys, *args)
+    code, out2, err2 = run_cli(capsys, *args)
     assert code == 0 and out2.strip() == run_dir and "already finished" in err2
 
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 from transformers.trainer_pt_utils import LabelSmoother
 
+from cli_helpers import run_cli
 from contested.cli import main
 from contested.config import ConfigError
 from contested.data import BIN_NAMES, DataConfig, build_mixture
-from contested.models import build_tiny_model_dir
 from contested.train.config import RunConfig, TrainConfig
 from contested.train.data import MODEL_EXTRAS, item_weights, tokenised_dataset
 from contested.train.trainer import (
@@ -29,7 +29,14 @@ from contested.train.trainer import (
     per_item_objective,
     training_arguments,
 )
-from train_helpers import collator, one_thread, toy_dataset, toy_items  # noqa: F401
+from train_helpers import (  # noqa: F401
+    TINY_TRAIN_FLAGS,
+    collator,
+    one_thread,
+    single_thread,
+    toy_dataset,
+    toy_items,
+)
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.3], [-0.5, -0.2, 1.5], [1.0, 1.0, 1.0]])
 LABELS = torch.tensor([0, 1, 2, 0])
@@ -268,9 +275,7 @@ def test_soft_bins_choose_which_tracked_items_train_on_the_distribution(data_dir
 
 # --------------------------------------------------------------------------- end to end
 
-SMALL = ["--bulk", "16", "--max-tracked", "9", "--heldout", "6", "--batch-size", "8", "--epochs", "1",
-         "--lr", "1e-3", "--device", "cpu", "--snapshot-every", "2", "--rank", "2", "--max-length", "32",
-         "--quiet"]
+SMALL = ["--bulk", "16", "--max-tracked", "9", "--heldout", "6", "--max-length", "32", *TINY_TRAIN_FLAGS]
 OPTIONS = {
     "soft": ["--training-label", "soft", "--soft-labels"],
     "soft-contested": ["--training-label", "soft", "--soft-labels", "--soft-bins", "contested"],
@@ -281,22 +286,8 @@ OPTIONS = {
 
 
 @pytest.fixture(scope="module")
-def tiny_bert_dir(tmp_path_factory):
-    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "bert")
-
-
-def _cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-
-@pytest.fixture(scope="module")
 def runs(tiny_bert_dir, tmp_path_factory):
     """``contested train`` once per option plus the baseline, each into its own runs folder."""
-    from train_helpers import single_thread
-
     out = tmp_path_factory.mktemp("runs")
     dirs = {}
     with single_thread():
@@ -314,7 +305,7 @@ def test_contested_train_with_each_option_finishes(tiny_bert_dir, tmp_path, caps
     argv = ["train", "--model", str(tiny_bert_dir), *SMALL, "--runs-dir", str(runs_dir),
             "--training-label", "soft", "--soft-labels", "--soft-bins", "ambiguous,contested",
             "--item-weighting", "entropy", "--label-smoothing", "0.1"]
-    code, out, err = _cli(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     run_dir = runs_dir / out.strip().rsplit("/", 1)[-1]
     cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
@@ -384,7 +375,7 @@ def _assert_unweighted_ce(dyn: pd.DataFrame) -> None:
 ])
 def test_bad_values_are_one_line_errors_without_run_dir(argv, message, tmp_path, capsys, tiny_bert_dir):
     runs_dir = tmp_path / "runs"
-    code, out, err = _cli(capsys, "train", "--model", str(tiny_bert_dir), *SMALL, "--runs-dir", str(runs_dir), *argv)
+    code, out, err = run_cli(capsys, "train", "--model", str(tiny_bert_dir), *SMALL, "--runs-dir", str(runs_dir), *argv)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not runs_dir.exists()

@@ -12,17 +12,12 @@ from transformers import TrainerCallback
 
 from contested.data import DataConfig
 from contested.errors import ContestedError
-from contested.models import MethodConfig, build_tiny_model_dir
+from contested.models import MethodConfig
 from contested.train.config import RecordConfig, RunConfig, TrainConfig
 from contested.train.pipeline import run
 from train_helpers import one_thread, single_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_bert_dir(tmp_path_factory):
-    return build_tiny_model_dir("bert", tmp_path_factory.mktemp("models") / "bert")
 
 
 def small_config(model_dir, *, method="lora", **train) -> RunConfig:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +21,12 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 from contested.train.data import DynamicsCollator, encode_texts, tokenised_dataset
 from contested.train.snapshot import EvalSet
 
+REPO = Path(__file__).resolve().parents[1]
 WORDS = ["a", "dog", "runs", "the", "cat", "sleeps", "big", "red", "man", "plays", "guitar", "outside"]
+#: ``contested train`` flags of a tiny CPU run (one epoch, LoRA rank 2, no progress output); the
+#: tests add the data sizes (``--bulk``, ``--max-tracked``, ``--heldout``).
+TINY_TRAIN_FLAGS = ["--batch-size", "8", "--epochs", "1", "--lr", "1e-3", "--device", "cpu", "--snapshot-every", "2",
+                    "--rank", "2", "--quiet"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,3 +107,64 @@ def one_thread():
     """Tiny models run ~30× faster on one thread than on two contended ones; restore afterwards."""
     with single_thread():
         yield
+
+
+def write_tiny_sweep(path: Path, model: Path, data_dir: Path, grid: str) -> Path:
+    """A sweep file of tiny LoRA runs: 6 tracked ChaosNLI-SNLI items, 16 bulk items, 3 optimiser steps.
+
+    Parameters
+    ----------
+    path
+        Where to write the file.
+    model
+        The model folder (e.g. the ``tiny_bert_dir`` fixture).
+    data_dir
+        The real data folder.
+    grid
+        The YAML under ``grid:``, indented by two spaces (e.g. ``"  seed: [1, 2]\n"``).
+
+    Returns
+    -------
+    Path
+        ``path``. Every run takes a snapshot after each step (~2-3 s on one thread).
+    """
+    path.write_text(textwrap.dedent(f"""\
+        name: tiny
+        base:
+          model: '{model}'
+          method: {{method: lora, rank: 2}}
+          data: {{dataset: chaosnli-snli, bulk: 16, heldout: 0, max_tracked: 6, data_dir: '{data_dir}'}}
+          train: {{epochs: 1, batch_size: 8, lr: 1.0e-3, max_length: 32, device: cpu, logging_steps: 1}}
+          record: {{snapshot_every: 1, eval_batch_size: 32, heldout_eval: false}}
+        grid:
+        """) + grid, encoding="utf-8")
+    return path
+
+
+def start_sweep(file: Path, runs_dir: Path, *, log: Path | None = None) -> subprocess.Popen:
+    """``contested sweep FILE --runs-dir RUNS_DIR`` in a new process with one torch thread.
+
+    One thread per process: the arithmetic equals a one-thread run in this process, and three such
+    processes fit on two cores. Its output goes to ``log`` (discarded without one).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    with open(log if log is not None else os.devnull, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "contested.cli", "sweep", str(file), "--runs-dir", str(runs_dir)],
+                                env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+
+def sigkill_when(proc: subprocess.Popen, ready: Callable[[], bool], *, timeout: float = 240.0,
+                 log: Path | None = None) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` holds (the test fails if it exits first or ``timeout`` passes)."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                log.read_text() if log is not None else "the process ended before the kill")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

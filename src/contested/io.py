@@ -1,7 +1,8 @@
 """Atomic file writes: a killed process never leaves a half-written file that looks complete.
 
 Every artefact is written to a temporary sibling and moved into place with :func:`os.replace`,
-which is atomic on POSIX file systems.
+which is atomic on POSIX file systems; a folder is built in a hidden sibling and renamed onto its
+name when complete (:func:`building_dir`, :func:`replace_dir`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +40,59 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def replace_dir(staged: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move the complete folder ``staged`` onto ``target`` in one rename (same file system).
+
+    An existing ``target`` is first set aside as the hidden sibling ``.<name>.old-<pid>`` and
+    removed once the new folder is in place; should the rename fail, it is put back.
+
+    Returns
+    -------
+    Path
+        ``target``.
+    """
+    staged, target = Path(staged), Path(target)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+@contextlib.contextmanager
+def building_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty hidden build folder beside ``target``; when the block succeeds it replaces ``target``.
+
+    The build folder is ``.<name>.partial-<pid>`` (a leftover of this process is removed first);
+    on success it is renamed onto ``target`` (:func:`replace_dir`), on an exception it is removed
+    and ``target`` is left as it was.
+
+    Yields
+    ------
+    Path
+        The build folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -11,7 +11,7 @@ from rich.table import Table
 from contested.commands import console, literal
 from contested.commands.early import print_flagged
 from contested.commands.schema import build, config_command, keyword
-from contested.report.diagnose import DiagnoseConfig
+from contested.experiments.diagnose import DiagnoseConfig
 
 _out = console(width=None if sys.stdout.isatty() else 120)
 _err = console(stderr=True)
@@ -50,7 +50,7 @@ def _print(result, top: int) -> None:
 
 
 def _diagnose(flags: dict, *, dataset: str, force: bool, quiet: bool) -> None:
-    from contested.report.diagnose import run_diagnose
+    from contested.experiments.diagnose import run_diagnose
 
     config = build(DiagnoseConfig, flags, from_flags=set(flags))
     result = run_diagnose(dataset, config, progress=not quiet, force=force)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -23,13 +23,27 @@ class Split(str, Enum):
     validation = "validation"
 
 
+# Arguments and options several exports share.
+RunDir = Annotated[Path, typer.Argument(metavar="RUN", help="A finished run directory (runs/<digest>/).",
+                                        show_default=False)]
+Checkpoint = Annotated[str, typer.Option("--checkpoint", help="final, initial or an optimiser step.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an earlier export in --out.")]
+
+
+def _label_names(run: Path, loaded: Any, why: str) -> list[str]:
+    """The run's class names (items.parquet, else metrics.json); a one-line error naming ``why`` without them."""
+    labels = loaded.items.attrs.get("label_names") or loaded.metrics.get("label_names")
+    if not labels:
+        raise ContestedError(f"{run}: metrics.json has no label_names; cannot {why}")
+    return list(labels)
+
+
 @app.command("chaosnli")
 def chaosnli(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="A finished run directory (runs/<digest>/).",
-                                        show_default=False)],
+    run: RunDir,
     out: Annotated[Path | None, typer.Option("--out", help="Output JSON (default: <run id>.chaosnli.json here).",
                                              show_default=False)] = None,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="final, initial or an optimiser step.")] = "final",
+    checkpoint: Checkpoint = "final",
     split: Annotated[Split, typer.Option("--split", help="Items to export: all, tracked or validation.")] = Split.all,
     name: Annotated[str | None, typer.Option("--name", help="Model name in the file (default: the run id).",
                                              show_default=False)] = None,
@@ -46,9 +60,7 @@ def chaosnli(
     from contested.report.runs import load_run
 
     loaded = load_run(run, logits=True)
-    labels = loaded.items.attrs.get("label_names") or loaded.metrics.get("label_names")
-    if not labels:
-        raise ContestedError(f"{run}: metrics.json has no label_names; cannot spell the labels")
+    labels = _label_names(run, loaded, "spell the labels")
     model = name or loaded.run_id
     data = chaosnli_predictions(loaded.dynamics, label_names=labels, model_name=model, checkpoint=checkpoint,
                                 split=None if split is Split.all else split.value)
@@ -59,8 +71,7 @@ def chaosnli(
 
 @app.command("cartography")
 def cartography(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="A finished run directory (runs/<digest>/).",
-                                        show_default=False)],
+    run: RunDir,
     out: Annotated[Path | None, typer.Option("--out", help="Folder to create: cartography's model directory, "
                                              "holding training_dynamics/ (default: <run id>.cartography/ here).",
                                              show_default=False)] = None,
@@ -68,7 +79,7 @@ def cartography(
                                          "all.")] = Split.tracked,
     all_snapshots: Annotated[bool, typer.Option("--all-snapshots", help="Every snapshot (step 0 included) as one "
                                                 "epoch file, instead of the epoch-end snapshots.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in --out.")] = False,
+    force: Force = False,
 ) -> None:
     """Dataset Cartography's training_dynamics/dynamics_epoch_<k>.jsonl (guid, logits_epoch_<k>, gold).
 
@@ -104,14 +115,13 @@ def cartography(
 
 @app.command("cleanlab")
 def cleanlab(
-    run: Annotated[Path, typer.Argument(metavar="RUN", help="A finished run directory (runs/<digest>/).",
-                                        show_default=False)],
+    run: RunDir,
     out: Annotated[Path | None, typer.Option("--out", help="Folder to create (default: <run id>.cleanlab/ here).",
                                              show_default=False)] = None,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="final, initial or an optimiser step.")] = "final",
+    checkpoint: Checkpoint = "final",
     split: Annotated[Split, typer.Option("--split", help="Items to export: all, tracked (trained on: in-sample "
                                          "predictions) or validation (held out).")] = Split.all,
-    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in --out.")] = False,
+    force: Force = False,
 ) -> None:
     """cleanlab's inputs: pred_probs.npy (items x K), label_counts.npy, labels.npy and an index.
 
@@ -126,9 +136,7 @@ def cleanlab(
     from contested.report.runs import load_run
 
     loaded = load_run(run, logits=True)
-    labels = loaded.items.attrs.get("label_names") or loaded.metrics.get("label_names")
-    if not labels:
-        raise ContestedError(f"{run}: metrics.json has no label_names; cannot name the classes")
+    labels = _label_names(run, loaded, "name the classes")
     arrays, index = cleanlab_arrays(loaded.dynamics, loaded.items, label_names=labels, checkpoint=checkpoint,
                                     split=None if split is Split.all else split.value)
     index |= {"run_id": loaded.run_id, "run": str(Path(run).resolve())}

@@ -34,7 +34,8 @@ def cartography(
     gold in nats. `contested analyze` and `contested report` read the result (docs/exchange.md).
     """
     from contested.dynamics.exchange_run import import_cartography
-    from contested.rundir import METRICS, read_json
+    from contested.rundir.layout import METRICS
+    from contested.rundir.reading import read_json
 
     run_dir = import_cartography(folder, out, dataset=dataset, data_dir=data_dir, force=force)
     metrics = read_json(run_dir, METRICS)

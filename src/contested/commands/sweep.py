@@ -35,10 +35,11 @@ def register(app: typer.Typer) -> None:
 
 def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
     """Expand ``file``, show its plan, and run what is missing with the options in ``flags``."""
-    from contested.experiments.claims import live_claims
+    from contested.experiments.claims.record import live_claims
     from contested.experiments.runner import plan_sweep, run_sweep, runs_to_do
     from contested.experiments.sweep import load_sweep
-    from contested.rundir import ERROR, count_states
+    from contested.rundir.layout import ERROR
+    from contested.rundir.state import count_states
 
     options = build(SweepOptions, flags, from_flags=set(flags))
     executor, force = options.executor, options.force

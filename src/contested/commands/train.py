@@ -60,7 +60,7 @@ def _train(flags: dict[str, Any], *, config_file: Path | None, runs_dir: Path, f
         typer.echo(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
         typer.echo(str(target))
         return
-    from contested.rundir import is_finished
+    from contested.rundir.layout import is_finished
     from contested.train.pipeline import run
 
     if is_finished(target) and not force:
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
 def _summary(run_dir: Path) -> str:
     import json
 
-    from contested.rundir import METRICS
+    from contested.rundir.layout import METRICS
 
     m = json.loads((run_dir / METRICS).read_text())
     final = m.get("final") or {}
@@ -106,9 +106,9 @@ def _summary(run_dir: Path) -> str:
 
 def _early_summary(run_dir: Path) -> str:
     """``, early warning: N of M tracked items at risk`` when the run recorded one (issue 13)."""
-    from contested.train.early_config import EARLY_WARNING_FILE
+    from contested.rundir.layout import EARLY_WARNING
 
-    path = run_dir / EARLY_WARNING_FILE
+    path = run_dir / EARLY_WARNING
     if not path.is_file():
         return ""
     import pandas as pd

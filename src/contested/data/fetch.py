@@ -19,7 +19,7 @@ from pathlib import Path
 
 from contested.data.sources import resolve_data_dir
 from contested.errors import ContestedError
-from contested.io import sha256_file
+from contested.io import replace_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def fetch_chaosnli(*, data_dir: str | os.PathLike | None = None, url: str = CHAO
             with tempfile.TemporaryDirectory(prefix=".chaosnli-stage-", dir=root) as stage:
                 staged = Path(stage) / CHAOSNLI_FOLDER
                 shutil.copytree(verified, staged)
-                _swap_into_place(staged, target)
+                replace_dir(staged, target)
         except OSError as exc:
             raise ContestedError(f"{root}: cannot write the data folder ({exc.strerror or exc}); "
                                  "pass a writable --data-dir") from exc
@@ -131,17 +131,3 @@ def _unpack_verified(archive: Path, staged: Path, *, url: str) -> None:
                     shutil.copyfileobj(src, dst)
 
 
-def _swap_into_place(staged: Path, target: Path) -> None:
-    # A same-filesystem rename is atomic; an old folder is moved aside first and removed after.
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -25,6 +25,9 @@ from contested.dynamics.human_fit import (
     chaosnli_scores,
     human_fit_items,
     human_fit_table,
+    unlearning_decomposition,
+)
+from contested.dynamics.human_scores import (
     item_scores,
     jsd,
     kl,
@@ -34,7 +37,6 @@ from contested.dynamics.human_fit import (
     prediction_entropy,
     softmax,
     summarise,
-    unlearning_decomposition,
 )
 from contested.dynamics.metrics import (
     ITEM_COLUMNS,
@@ -44,12 +46,12 @@ from contested.dynamics.metrics import (
 )
 from contested.dynamics.scoring import Scores, score_file, score_predictions
 from contested.dynamics.simulate import (
-    UNLEARNING_AMPLITUDE,
     simulate_dynamics,
     simulate_items,
     simulate_sweep,
     snapshot_steps,
 )
+from contested.dynamics.simulate_curves import UNLEARNING_AMPLITUDE
 from contested.dynamics.trajectories import (
     DYNAMICS_COLUMNS,
     MEASUREMENTS,

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contested.dynamics.human_fit import logits_matrix, prediction_entropy, softmax
+from contested.dynamics.human_fit import logits_matrix
+from contested.dynamics.human_scores import prediction_entropy, softmax
 from contested.dynamics.metrics import item_metrics
 from contested.dynamics.trajectories import MEASUREMENTS, check_dynamics
 from contested.errors import ContestedError

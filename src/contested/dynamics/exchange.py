@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contested.data.loaders import iter_jsonl
+from contested.dynamics.export import run_snapshots
 from contested.dynamics.human_fit import logits_matrix
 from contested.errors import ContestedError, located
 
@@ -81,7 +83,7 @@ def epoch_checkpoints(dynamics: pd.DataFrame, *, split: str | None = "tracked",
     ContestedError
         No snapshot rows for ``split``, or (without ``all_snapshots``) no epoch-end snapshot.
     """
-    snap = _snapshots(dynamics, split)
+    snap = run_snapshots(dynamics, split)
     points = snap.groupby("step", sort=True).agg(epoch=("epoch", "first"), progress=("progress", "first"))
     points = points.reset_index()
     if not all_snapshots:
@@ -96,17 +98,6 @@ def epoch_checkpoints(dynamics: pd.DataFrame, *, split: str | None = "tracked",
     points = points.reset_index(drop=True)
     points.insert(0, "epoch_index", np.arange(len(points), dtype=np.int64))
     return points
-
-
-def _snapshots(dynamics: pd.DataFrame, split: str | None) -> pd.DataFrame:
-    snap = dynamics.loc[dynamics["measurement"] == "snapshot"]
-    if split is not None:
-        snap = snap.loc[snap["split"] == split]
-    if snap.empty:
-        raise ContestedError(f"run has no snapshot rows{f' for split {split}' if split else ''}; nothing to export")
-    if "run_id" in snap.columns and snap["run_id"].nunique() > 1:
-        raise ContestedError("dynamics table holds several runs; export one run at a time")
-    return snap
 
 
 def cartography_lines(dynamics: pd.DataFrame, checkpoints: pd.DataFrame, *,
@@ -134,7 +125,7 @@ def cartography_lines(dynamics: pd.DataFrame, checkpoints: pd.DataFrame, *,
     ContestedError
         An item lacks a snapshot at one of the steps, or its ``label_used`` changes between them.
     """
-    snap = _snapshots(dynamics, split)
+    snap = run_snapshots(dynamics, split)
     items = np.sort(snap["item_id"].astype(str).unique())
     gold: pd.Series | None = None
     texts = []
@@ -263,18 +254,10 @@ def _read_epoch(path: Path, epoch: int, k_expected: int | None) -> tuple[dict[st
     records: dict[str, tuple[int, list[float], int]] = {}
     kinds: set[str] = set()
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = list(iter_jsonl(path))  # the loaders' reader: UTF-8 (BOM or not), LF/CRLF, one object a line
+    except OSError as exc:
         raise located(path, f"cannot read ({type(exc).__name__}); expected UTF-8 JSON Lines") from None
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise located(path, f"not valid JSON ({exc.msg})", line=line) from None
-        if not isinstance(obj, dict):
-            raise located(path, f"expected a JSON object, got {type(obj).__name__}", line=line)
+    for line, obj in lines:
         for name in ("guid", field, "gold"):
             if name not in obj:
                 raise located(path, "missing" + (f" (the key of epoch {epoch}'s logits)" if name == field else ""),
@@ -287,8 +270,6 @@ def _read_epoch(path: Path, epoch: int, k_expected: int | None) -> tuple[dict[st
             raise located(path, f"guid {guid} appears twice (also line {records[guid][2]})", line=line, field="guid")
         records[guid] = (gold, logits, line)
         kinds.add(kind)
-    if not records:
-        raise located(path, "holds no records; every epoch file needs one line per item")
     return records, kinds
 
 

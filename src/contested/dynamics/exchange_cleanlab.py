@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from contested.dynamics.export import select_checkpoint
-from contested.dynamics.human_fit import logits_matrix, softmax
+from contested.dynamics.human_fit import logits_matrix
+from contested.dynamics.human_scores import softmax
 from contested.errors import ContestedError
 
 #: File names inside the export folder.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ from contested.dynamics.exchange import (
     summary,
 )
 from contested.errors import ContestedError, located
-from contested.io import sha256_file, write_json, write_table
+from contested.io import building_dir, sha256_file, write_json, write_table
 from contested.provenance import environment_info
-from contested.rundir import CONFIG, DYNAMICS, ENV, ITEMS, METRICS, building, is_finished
+from contested.rundir.layout import CONFIG, DYNAMICS, ENV, ITEMS, METRICS, building, is_finished
 
 #: ``model`` of an imported run's config (the model that produced the logits is unknown).
 IMPORTED_MODEL = "imported:cartography"
@@ -60,20 +59,8 @@ def install_folder(target: str | os.PathLike, *, force: bool = False) -> Iterato
                 raise located(target, "is a folder with other files in it; give --out a new or empty folder")
             if not force:
                 raise located(target, "holds an earlier export; pass --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with building_dir(target) as tmp:
         yield tmp
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _run_id(data: CartographyDynamics, dataset: str | None) -> str:

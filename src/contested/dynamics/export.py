@@ -15,10 +15,36 @@ import numpy as np
 import pandas as pd
 
 from contested.data.predictions import chaosnli_label
-from contested.dynamics.human_fit import logits_matrix, softmax
+from contested.dynamics.human_fit import logits_matrix
+from contested.dynamics.human_scores import softmax
 from contested.errors import ContestedError
 
 CHECKPOINTS = ("final", "initial")
+
+
+def run_snapshots(dynamics: pd.DataFrame, split: str | None) -> pd.DataFrame:
+    """The eval-mode snapshot rows of one run, for an export.
+
+    Parameters
+    ----------
+    dynamics
+        One run's dynamics table.
+    split
+        Keep only ``"tracked"`` or ``"validation"`` items; ``None``: every item the run recorded.
+
+    Raises
+    ------
+    ContestedError
+        No snapshot rows (for ``split``), or rows of several runs.
+    """
+    snap = dynamics.loc[dynamics["measurement"] == "snapshot"]
+    if split is not None:
+        snap = snap.loc[snap["split"] == split]
+    if snap.empty:
+        raise ContestedError(f"run has no snapshot rows{f' for split {split}' if split else ''}; nothing to export")
+    if "run_id" in snap.columns and snap["run_id"].nunique() > 1:
+        raise ContestedError("dynamics table holds several runs; export one run at a time")
+    return snap
 
 
 def select_checkpoint(dynamics: pd.DataFrame, checkpoint: str | int = "final", *,
@@ -39,13 +65,7 @@ def select_checkpoint(dynamics: pd.DataFrame, checkpoint: str | int = "final", *
     ContestedError
         An unknown checkpoint, a step some items lack (the message lists recorded steps), or no rows.
     """
-    snap = dynamics.loc[dynamics["measurement"] == "snapshot"]
-    if split is not None:
-        snap = snap.loc[snap["split"] == split]
-    if snap.empty:
-        raise ContestedError(f"run has no snapshot rows{f' for split {split}' if split else ''}; nothing to export")
-    if "run_id" in snap.columns and snap["run_id"].nunique() > 1:
-        raise ContestedError("dynamics table holds several runs; export one run at a time")
+    snap = run_snapshots(dynamics, split)
     text = str(checkpoint).strip().lower()
     if text in CHECKPOINTS:
         by_item = snap.groupby("item_id", sort=True)["step"]

@@ -1,7 +1,7 @@
 """Score prediction files against a multi-annotator dataset: ChaosNLI's and LeWiDi 2023's metrics (no torch).
 
-Every number comes from :func:`contested.dynamics.human_fit.item_scores` and
-:func:`~contested.dynamics.human_fit.summarise`, the same code that scores a run's own
+Every number comes from :func:`contested.dynamics.human_scores.item_scores` and
+:func:`~contested.dynamics.human_scores.summarise`, the same code that scores a run's own
 checkpoints, so ``contested score`` on an exported run reproduces the run's human-fit table.
 Formats and metric definitions, with their sources: ``docs/scoring.md``.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from contested.data.predictions import ModelPredictions, PredictionFile, read_predictions
-from contested.dynamics.human_fit import SUMMARY_COLUMNS, item_scores, softmax, summarise
+from contested.dynamics.human_scores import SUMMARY_COLUMNS, item_scores, softmax, summarise
 from contested.errors import ContestedError, located
 
 #: Rows of the scores table per model: all items, then each entropy bin that has items.
@@ -41,7 +41,7 @@ class Scores:
         Items in the dataset.
     table
         One row per model × (``all``, then each bin with items): ``model, bin`` and
-        :data:`~contested.dynamics.human_fit.SUMMARY_COLUMNS` (``n, jsd, kl, accuracy,
+        :data:`~contested.dynamics.human_scores.SUMMARY_COLUMNS` (``n, jsd, kl, accuracy,
         accuracy_old, n_old, pred_entropy, lewidi_ce, f1_micro``).
     missing
         Model → number of dataset items without a prediction (non-zero only with ``allow_missing``).

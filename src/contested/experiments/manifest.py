@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from contested.io import write_json
-from contested.rundir import DONE, ERROR, MANIFEST_DIR, conditions, recorded_config, run_state
+from contested.rundir.layout import DONE, ERROR, MANIFEST_DIR
+from contested.rundir.reading import conditions, recorded_config
+from contested.rundir.state import run_state
 
 if TYPE_CHECKING:
     from contested.experiments.sweep import Sweep

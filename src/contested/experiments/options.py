@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contested.config import Config, Range, configclass, nonempty, option
-from contested.experiments.claims import DEFAULT_TIMEOUT
+from contested.experiments.claims.record import DEFAULT_TIMEOUT
 
 
 def executor_names() -> tuple[str, ...]:

@@ -15,18 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from contested.experiments.claims import DEFAULT_TIMEOUT
-from contested.experiments.executors import (
-    Executor,
-    OnFinish,
-    OnStart,
-    OnWait,
-    RunOutcome,
-    make_executor,
-)
+from contested.experiments.attempt import OnWait, RunOutcome
+from contested.experiments.claims.record import DEFAULT_TIMEOUT
+from contested.experiments.executors import Executor, OnFinish, OnStart, make_executor
 from contested.experiments.manifest import write_manifest
 from contested.experiments.sweep import PlannedRun, Sweep
-from contested.rundir import RunState, Status, plan_states
+from contested.rundir.state import RunState, Status, plan_states
 
 
 @dataclasses.dataclass(frozen=True)

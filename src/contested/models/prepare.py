@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from contested.errors import ContestedError
-from contested.io import write_json
+from contested.io import replace_dir, write_json
 
 # Re-exported: the cache layout is shared with the registry (contested.models.cache).
 from contested.models.cache import CACHE_ENV as CACHE_ENV
@@ -58,13 +58,7 @@ def atomic_dir(target: str | os.PathLike, *, info: dict | None = None) -> Iterat
     try:
         yield tmp
         write_json(tmp / MARKER, info or {})
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -13,7 +13,14 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from contested.errors import ContestedError
-from contested.report.conditions import CONDITION_COLUMNS, condition_label, matches, present_columns
+from contested.report.conditions import (
+    CONDITION_COLUMNS,
+    condition_label,
+    matches,
+    metric_rows,
+    present_columns,
+    require_columns,
+)
 from contested.report.style import MARKERS, OKABE_ITO, figure_style, metric_name
 
 __all__ = ["forest_figure", "rank_figure"]
@@ -29,16 +36,9 @@ def _short(label: str) -> str:
 
 
 def _metric_rows(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
-    needed = ("rho",) + (("metric",) if "metric" in run_stats.columns else ())
-    missing = [c for c in needed if c not in run_stats.columns]
-    if missing:
-        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}")
-    rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
-    if "measurement" in rows.columns:  # ρ of in-flight losses is a robustness check, not the headline
-        rows = rows[rows["measurement"] == "snapshot"]
-    if rows.empty:
-        raise ContestedError(f"{what}: no rows for metric '{metric}'")
-    return rows
+    """The ρ of ``metric`` per run (:func:`~contested.report.conditions.metric_rows`)."""
+    require_columns(run_stats, ("rho",), what)
+    return metric_rows(run_stats, metric, what)
 
 
 def forest_figure(

@@ -1,4 +1,4 @@
-"""Condition columns and their human-readable labels, shared by tables and figures.
+"""Condition columns and their human-readable labels, shared by tables and figures (and the column check).
 
 A *condition* is everything that defines a run except its seed (model × method × rank × dataset,
 plus the noise rate and the training label where they vary); seeds are replicates of a condition.
@@ -10,9 +10,66 @@ import math
 
 import pandas as pd
 
+from contested.errors import ContestedError
+
 #: Condition columns of the per-run statistics (``docs/ARCHITECTURE.md``), without the seed.
 CONDITION_COLUMNS: tuple[str, ...] = ("model", "method", "rank", "dataset")
 _METHOD_NAMES = {"lora": "LoRA", "full": "full FT", "ia3": "IA³"}
+
+
+def require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str, *, see: str = "docs/report.md") -> None:
+    """Check that ``df`` has ``columns``.
+
+    Parameters
+    ----------
+    df
+        The table.
+    columns
+        The columns it needs.
+    what
+        The table's name in the message.
+    see
+        Where its columns are documented.
+
+    Raises
+    ------
+    ContestedError
+        ``<what>: missing column(s) a, b; see <see>``.
+    """
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}; see {see}")
+
+
+def metric_rows(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
+    """The per-run statistics of one metric, eval-mode snapshots only.
+
+    Parameters
+    ----------
+    run_stats
+        Per-run statistics (one row per run × metric × measurement, or one metric's rows).
+    metric
+        The metric to keep (``aulc`` is the study's); a table without ``metric`` is kept whole.
+    what
+        The table or figure being built, for the message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``metric`` (of ``measurement == "snapshot"`` where the column exists: the ρ of
+        in-flight losses is a robustness check, not the headline).
+
+    Raises
+    ------
+    ContestedError
+        No row is left.
+    """
+    rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
+    if "measurement" in rows.columns:
+        rows = rows[rows["measurement"] == "snapshot"]
+    if rows.empty:
+        raise ContestedError(f"{what}: no per-run statistics for metric '{metric}'")
+    return rows
 
 
 def is_missing(value: object) -> bool:

@@ -18,7 +18,7 @@ from contested.dynamics import item_metrics
 from contested.dynamics.early_model import Predictor, default_predictor, predict_risk
 from contested.errors import ContestedError, located
 from contested.report.style import MARKERS, OKABE_ITO, figure_style
-from contested.train.early_config import EARLY_WARNING_FILE
+from contested.rundir.layout import EARLY_WARNING
 
 #: Columns of :func:`flag_table`, in order (``entropy`` only when the items have it).
 FLAG_COLUMNS = ("item_id", "premise", "hypothesis", "label", "votes", "entropy", "risk", "at_risk",
@@ -43,14 +43,14 @@ def _votes(counts: Any, names: list[str]) -> str:
 def _risk(run: Any, predictor: Predictor | None, threshold: float | None) -> tuple[pd.DataFrame, str]:
     """The risks: the run's own early_warning.parquet unless a predictor is given."""
     path = getattr(run, "path", None)
-    if predictor is None and path is not None and (path / EARLY_WARNING_FILE).is_file():
+    if predictor is None and path is not None and (path / EARLY_WARNING).is_file():
         try:
-            table = pd.read_parquet(path / EARLY_WARNING_FILE)
+            table = pd.read_parquet(path / EARLY_WARNING)
         except (OSError, ValueError) as exc:
-            raise located(path / EARLY_WARNING_FILE, f"cannot read Parquet ({type(exc).__name__})") from None
+            raise located(path / EARLY_WARNING, f"cannot read Parquet ({type(exc).__name__})") from None
         if threshold is not None:
             table["at_risk"] = table["risk"] >= threshold
-        return table, f"the run's {EARLY_WARNING_FILE} (recorded while training)"
+        return table, f"the run's {EARLY_WARNING} (recorded while training)"
     if predictor is None:
         window = (getattr(run, "config", {}) or {}).get("early_warning", {}).get("window", 0.2)
         predictor = default_predictor(window)

@@ -22,6 +22,8 @@ from scipy import stats
 
 from contested.errors import ContestedError
 from contested.io import atomic_path
+from contested.report.conditions import require_columns
+from contested.report.figure_parts import TABLE_COLUMNS, bin_bands, item_bins, select_rows
 from contested.report.style import (
     ENTROPY_CMAP,
     ENTROPY_LABEL,
@@ -42,68 +44,8 @@ __all__ = [
     "entropy_metric_figure",
     "hero_figure",
     "save_figure",
-    "select_rows",
     "trajectories_figure",
 ]
-
-
-def _require(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ContestedError(
-            f"{what}: missing column(s) {', '.join(missing)}; see docs/ARCHITECTURE.md for the table's columns"
-        )
-
-
-def select_rows(
-    df: pd.DataFrame, *, run_id: str | None = None, measurement: str | None = "snapshot",
-    split: str | None = "tracked", what: str = "table",
-) -> pd.DataFrame:
-    """Rows of one run, one measurement kind and one split (filters skip absent columns).
-
-    Parameters
-    ----------
-    df
-        Dynamics table or per-item metrics (``docs/ARCHITECTURE.md``).
-    run_id
-        Keep this run; None requires the table to hold a single run.
-    measurement, split
-        Keep these values (None: keep all).
-    what
-        Name of the table in error messages.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The selected rows.
-
-    Raises
-    ------
-    ContestedError
-        When the table holds several runs and ``run_id`` is not given, or nothing is left.
-    """
-    out = df
-    if run_id is not None:
-        _require(out, ("run_id",), what)
-        out = out[out["run_id"] == run_id]
-    elif "run_id" in out.columns and out["run_id"].nunique() > 1:
-        runs = sorted(map(str, out["run_id"].unique()))
-        raise ContestedError(f"{what} holds {len(runs)} runs ({', '.join(runs[:3])}, …); pass run_id=")
-    if measurement is not None and "measurement" in out.columns:
-        out = out[out["measurement"] == measurement]
-    if split is not None and "split" in out.columns:
-        out = out[out["split"] == split]
-    if out.empty:
-        raise ContestedError(
-            f"{what}: no rows for run_id={run_id!r}, measurement={measurement!r}, split={split!r}"
-        )
-    return out
-
-
-def _item_bins(items: pd.DataFrame) -> pd.DataFrame:
-    """One row per item with its entropy and bin (bins do not change across runs on the same items)."""
-    _require(items, ("item_id", "entropy", "bin"), "items")
-    return items[["item_id", "entropy", "bin"]].drop_duplicates("item_id")
 
 
 def hero_figure(
@@ -134,27 +76,15 @@ def hero_figure(
         One axes with one line and band per bin; the legend gives each bin's n.
     """
     dyn = select_rows(dynamics, run_id=run_id, measurement=measurement, split=split, what="dynamics")
-    _require(dyn, ("item_id", "step", "loss"), "dynamics")
-    merged = dyn[["item_id", "step", "loss"]].merge(_item_bins(items), on="item_id", how="inner")
+    require_columns(dyn, ("item_id", "step", "loss"), "dynamics", see=TABLE_COLUMNS)
+    merged = dyn[["item_id", "step", "loss"]].merge(item_bins(items), on="item_id", how="inner")
     if merged.empty:
         raise ContestedError("hero figure: no dynamics item_id matches the items table")
     order = bin_order(merged["bin"], merged["entropy"])
-    styles = bin_styles(order)
-    merged["bin"] = merged["bin"].astype(str)
-    agg = merged.groupby(["bin", "step"])["loss"].agg(["mean", "std", "count"]).reset_index()
-    # SEM over items; a bin with one item has no spread, so its band collapses to the line.
-    agg["sem"] = (agg["std"] / np.sqrt(agg["count"])).fillna(0.0)
     with figure_style():
         fig = Figure(figsize=(7.5, 4.6))
         ax = fig.add_subplot()
-        for name in order:
-            rows = agg[agg["bin"] == name].sort_values("step")
-            n = merged.loc[merged["bin"] == name, "item_id"].nunique()
-            color, marker = styles[name]
-            ax.plot(rows["step"], rows["mean"], color=color, marker=marker, markersize=4,
-                    label=f"{name} (n = {n:,})")
-            ax.fill_between(rows["step"], rows["mean"] - 1.96 * rows["sem"],
-                            rows["mean"] + 1.96 * rows["sem"], color=color, alpha=0.2, linewidth=0)
+        bin_bands(ax, merged, "loss", order)
         ax.axhline(np.log(2), color="0.3", linestyle="--", linewidth=1.2, label="ln 2 ≈ 0.693 nats")
         ax.set_xlabel(STEP_LABEL)
         ax.set_ylabel(f"mean {LOSS_LABEL}")
@@ -187,8 +117,8 @@ def trajectories_figure(
         One axes with one line per drawn item and a colour bar in nats.
     """
     dyn = select_rows(dynamics, run_id=run_id, measurement=measurement, split=split, what="dynamics")
-    _require(dyn, ("item_id", "step", "loss"), "dynamics")
-    bins = _item_bins(items)
+    require_columns(dyn, ("item_id", "step", "loss"), "dynamics", see=TABLE_COLUMNS)
+    bins = item_bins(items)
     ids = np.intersect1d(dyn["item_id"].unique(), bins["item_id"].to_numpy())
     if ids.size == 0:
         raise ContestedError("trajectories figure: no dynamics item_id matches the items table")
@@ -238,7 +168,7 @@ def entropy_histogram_figure(
     matplotlib.figure.Figure
         One axes: bars, three vertical threshold lines, and each study bin's share in the legend.
     """
-    data = _item_bins(items)
+    data = item_bins(items)
     k = num_classes or infer_num_classes(items)
     low, high, hmax = bin_thresholds(k)
     order = bin_order(data["bin"], data["entropy"])
@@ -303,7 +233,7 @@ def entropy_metric_figure(
         Scatter coloured by bin plus the mean of ``metric`` in entropy deciles.
     """
     df = select_rows(metrics, run_id=run_id, measurement=measurement, split=split, what="per-item metrics")
-    _require(df, ("entropy", "bin", metric), "per-item metrics")
+    require_columns(df, ("entropy", "bin", metric), "per-item metrics", see=TABLE_COLUMNS)
     df = df.dropna(subset=["entropy", metric])
     if rho is None:
         rho = float(stats.spearmanr(df["entropy"], df[metric]).statistic)
@@ -350,7 +280,7 @@ def data_map_figure(
         One scatter axes and a colour bar in nats.
     """
     df = select_rows(metrics, run_id=run_id, measurement=measurement, split=split, what="per-item metrics")
-    _require(df, ("confidence", "variability", "entropy"), "per-item metrics")
+    require_columns(df, ("confidence", "variability", "entropy"), "per-item metrics", see=TABLE_COLUMNS)
     k = num_classes or infer_num_classes(metrics)
     order = np.argsort(df["entropy"].to_numpy())  # contested on top: they are the points of interest
     rows = df.iloc[order]

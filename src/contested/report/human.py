@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from contested.dynamics import human_fit_items, human_fit_table, summarise, unlearning_decomposition
-from contested.dynamics.human_fit import SUMMARY_COLUMNS
+from contested.dynamics.human_scores import SUMMARY_COLUMNS
 from contested.dynamics.matched import (
     UNLEARNING_METRICS,
     RunMatrices,

@@ -13,14 +13,13 @@ from matplotlib.lines import Line2D
 
 from contested.dynamics import human_fit_table
 from contested.errors import ContestedError
-from contested.report.conditions import method_label
-from contested.report.figures import select_rows
+from contested.report.conditions import method_label, require_columns
+from contested.report.figure_parts import bin_bands, select_rows
 from contested.report.style import (
     MARKERS,
     OKABE_ITO,
     STEP_LABEL,
     bin_order,
-    bin_styles,
     figure_style,
 )
 
@@ -57,10 +56,7 @@ def learning_curves_figure(curves: pd.DataFrame, *, title: str | None = None) ->
         y = 0. A second panel shows the share of contested items whose JSD to the annotators rose,
         when the runs had logits.
     """
-    need = ("run_id", "step", "learning", "delta_contested")
-    missing = [c for c in need if c not in curves.columns]
-    if missing:
-        raise ContestedError(f"learning curves: missing column(s) {', '.join(missing)}; see docs/report.md")
+    require_columns(curves, ("run_id", "step", "learning", "delta_contested"), "learning curves")
     if curves.empty:
         raise ContestedError("learning curves: no rows")
     df = curves.sort_values(["run_id", "step"])
@@ -122,20 +118,10 @@ def jsd_by_bin_figure(dynamics: pd.DataFrame, items: pd.DataFrame, *, run_id: st
     if "bin" not in table.columns:
         raise ContestedError("JSD figure: the item table has no 'bin' column")
     order = bin_order(table["bin"], table.get("entropy"))
-    styles = bin_styles(order)
-    table["bin"] = table["bin"].astype(str)
-    agg = table.groupby(["bin", "step"])["jsd"].agg(["mean", "std", "count"]).reset_index()
-    agg["sem"] = (agg["std"] / np.sqrt(agg["count"])).fillna(0.0)
     with figure_style():
         fig = Figure(figsize=(7.5, 4.6))
         ax = fig.add_subplot()
-        for name in order:
-            rows = agg[agg["bin"] == name].sort_values("step")
-            n = table.loc[table["bin"] == name, "item_id"].nunique()
-            color, marker = styles[name]
-            ax.plot(rows["step"], rows["mean"], color=color, marker=marker, markersize=4, label=f"{name} (n = {n:,})")
-            ax.fill_between(rows["step"], rows["mean"] - 1.96 * rows["sem"], rows["mean"] + 1.96 * rows["sem"],
-                            color=color, alpha=0.2, linewidth=0)
+        bin_bands(ax, table, "jsd", order)
         ax.set_xlabel(STEP_LABEL)
         ax.set_ylabel(f"mean {JSD_LABEL}")
         ax.set_title(title or f"JSD to the annotators by entropy bin ({split} items, mean ± 95% CI)")

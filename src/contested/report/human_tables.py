@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from contested.errors import ContestedError
-from contested.report.conditions import method_label, sort_conditions
-from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_num, fmt_p
+from contested.report.conditions import method_label, require_columns, sort_conditions
+from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_int, fmt_num, fmt_p
 
 __all__ = ["CHAOSNLI_BASELINES", "annotator_fit_table", "decomposition_table", "matched_table"]
 
@@ -40,16 +40,6 @@ MATCHED_METRIC_NAMES = {
 }
 
 
-def _check(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}; see docs/report.md")
-
-
-def _int(v: object) -> str:
-    return MISSING if v is None or pd.isna(v) else f"{int(v):,}"  # type: ignore[arg-type]
-
-
 def _ci(values: pd.Series, low: pd.Series, high: pd.Series) -> list[str]:
     """``+0.052 [+0.021, +0.083]``; just the dash where the estimate itself is undefined."""
     return [MISSING if fmt_num(v) == MISSING else text
@@ -63,7 +53,7 @@ def _run_display(data: pd.DataFrame) -> dict[str, list[str]]:
         "Model": get("model").astype(str).tolist(),
         "Method": [method_label(m, r) for m, r in zip(get("method"), get("rank"), strict=True)],
         "Dataset": get("dataset").astype(str).tolist(),
-        "seed": [_int(v) for v in get("seed")],
+        "seed": [fmt_int(v) for v in get("seed")],
     }
     if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any():
         cols["noise"] = [MISSING if pd.isna(v) else f"{float(v):.0%}" for v in data["noise_rate"]]
@@ -90,7 +80,7 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
     ReportTable
         One row per run (its last checkpoint), then the published rows (``source`` column).
     """
-    _check(human_fit, ("run_id", "split", "step", "n", "jsd", "kl", "accuracy", "accuracy_old"), "human fit")
+    require_columns(human_fit, ("run_id", "split", "step", "n", "jsd", "kl", "accuracy", "accuracy_old"), "human fit")
     rows = human_fit[human_fit["split"] == split]
     if rows.empty:
         raise ContestedError(f"fit to the annotators: no scores of {split} items")
@@ -113,7 +103,7 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
         "Dataset": shown["Dataset"] + [f"{d} (all items)" for d in published["dataset"]],
         "seed": shown["seed"] + [MISSING] * pub,
         **({"noise": shown["noise"] + [MISSING] * pub} if "noise" in shown else {}),
-        "items": [_int(v) for v in data["n"]],
+        "items": [fmt_int(v) for v in data["n"]],
         "JSD": data["jsd"].map(lambda v: fmt_num(v, 4)).tolist(),
         "KL (nats)": data["kl"].map(lambda v: fmt_num(v, 4)).tolist(),
         "acc. (new)": data["accuracy"].map(lambda v: fmt_num(v, 4)).tolist(),
@@ -154,7 +144,7 @@ def decomposition_table(decomposition: pd.DataFrame) -> ReportTable:
     """
     cols = ("run_id", "bin", "n_items", "n_unlearned", "n_toward", "n_away", "share_toward", "share_away",
             "mean_delta_jsd")
-    _check(decomposition, cols, "un-learning decomposition")
+    require_columns(decomposition, cols, "un-learning decomposition")
     if decomposition.empty:
         raise ContestedError("un-learning decomposition: no rows")
     order = {"clean": 0, "ambiguous": 1, "contested": 2, "all": 4}
@@ -165,8 +155,8 @@ def decomposition_table(decomposition: pd.DataFrame) -> ReportTable:
     display = pd.DataFrame({
         **shown,
         "bin": data["bin"].astype(str).tolist(),
-        "items": [_int(v) for v in data["n_items"]],
-        "share Δℓ > 0": [f"{fmt_num(s, 2)} ({_int(n)})" for s, n in zip(data["share_unlearned"], data["n_unlearned"],
+        "items": [fmt_int(v) for v in data["n_items"]],
+        "share Δℓ > 0": [f"{fmt_num(s, 2)} ({fmt_int(n)})" for s, n in zip(data["share_unlearned"], data["n_unlearned"],
                                                                           strict=True)],
         "of those: toward humans": data["share_toward"].map(lambda v: fmt_num(v, 2)).tolist(),
         "away from humans": data["share_away"].map(lambda v: fmt_num(v, 2)).tolist(),
@@ -202,7 +192,7 @@ def matched_table(matched: pd.DataFrame) -> ReportTable:
     cols = ("run_id_lora", "run_id_full", "model", "dataset", "rank", "seed", "lr_lora", "lr_full", "metric",
             "common_learning", "diff_at_max", "ci_low_at_max", "ci_high_at_max", "diff_mean", "ci_low_mean",
             "ci_high_mean", "p_mean")
-    _check(matched, cols, "matched comparison")
+    require_columns(matched, cols, "matched comparison")
     if matched.empty:
         raise ContestedError("matched comparison: no rows")
     order = {m: i for i, m in enumerate(MATCHED_METRIC_NAMES)}

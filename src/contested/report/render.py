@@ -33,6 +33,11 @@ def fmt_num(value: object, digits: int = 3, *, signed: bool = False) -> str:
     return f"{float(value):+.{digits}f}" if signed else f"{float(value):.{digits}f}"
 
 
+def fmt_int(value: object) -> str:
+    """A count with thousands separators (``1,514``); missing values as an em dash."""
+    return MISSING if value is None or pd.isna(value) else f"{int(value):,}"  # type: ignore[arg-type]
+
+
 def fmt_mean_std(mean: object, std: object, digits: int = 3, *, signed: bool = False) -> str:
     """``mean ± std``; just the mean when the std is undefined (one seed)."""
     text = fmt_num(mean, digits, signed=signed)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from contested.errors import ContestedError, located
 from contested.report.conditions import sort_conditions
-from contested.rundir import (
+from contested.rundir.layout import (
     CONFIG,
     DONE,
     DYNAMICS,
@@ -29,11 +29,9 @@ from contested.rundir import (
     ITEMS,
     METRICS,
     RUN_FILES,
-    conditions,
     find_finished,
-    read_config,
-    read_json,
 )
+from contested.rundir.reading import conditions, read_config, read_json
 
 
 @dataclasses.dataclass(frozen=True)

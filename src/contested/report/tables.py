@@ -17,29 +17,24 @@ from contested.errors import ContestedError
 from contested.report.conditions import (
     CONDITION_COLUMNS,
     method_label,
+    metric_rows,
     present_columns,
+    require_columns,
     sort_conditions,
 )
-from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_mean_std, fmt_num, fmt_p
+from contested.report.render import (
+    MISSING,
+    ReportTable,
+    fmt_ci,
+    fmt_int,
+    fmt_mean_std,
+    fmt_num,
+    fmt_p,
+)
 from contested.report.style import metric_name
 from contested.stats import seed_aggregate
 
 __all__ = ["key_table", "noise_table", "paired_table", "rank_table", "rho_table", "unlearning_table"]
-
-
-def _check(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ContestedError(f"{what}: missing column(s) {', '.join(missing)}; see docs/report.md")
-
-
-def _metric(run_stats: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
-    rows = run_stats[run_stats["metric"] == metric] if "metric" in run_stats.columns else run_stats
-    if "measurement" in rows.columns:  # the study's numbers use eval-mode snapshots
-        rows = rows[rows["measurement"] == "snapshot"]
-    if rows.empty:
-        raise ContestedError(f"{what}: no per-run statistics for metric '{metric}'")
-    return rows
 
 
 def _without_noise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +48,7 @@ def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tupl
     """Add run-level columns (accuracy, …) that the per-run statistics lack, by ``run_id``."""
     if runs is None:
         return run_stats.assign(**{c: np.nan for c in columns if c not in run_stats.columns})
-    _check(runs, ("run_id",), "runs table")
+    require_columns(runs, ("run_id",), "runs table")
     add = [c for c in columns if c in runs.columns and c not in run_stats.columns]
     return run_stats.merge(runs[["run_id", *add]], on="run_id", how="left")
 
@@ -101,8 +96,8 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     ReportTable
         One row per condition; noise-injection runs (``noise_rate`` > 0) are left out.
     """
-    _check(run_stats, ("run_id", "rho", "n"), "per-run statistics")
-    rows = _without_noise(_with_runs(_metric(run_stats, metric, "Table 1"), runs,
+    require_columns(run_stats, ("run_id", "rho", "n"), "per-run statistics")
+    rows = _without_noise(_with_runs(metric_rows(run_stats, metric, "Table 1"), runs,
                                      ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate")))
     keys = present_columns(rows, CONDITION_COLUMNS)
     # ρ mean ± std and the Fisher-z pooled ρ come from the statistics layer; accuracy is added here.
@@ -148,7 +143,7 @@ def unlearning_table(run_stats: pd.DataFrame) -> ReportTable:
         contested − clean gap and the share of items with Δℓ > 0.
     """
     cols = ("mean_delta_clean", "mean_delta_contested", "share_unlearned_clean", "share_unlearned_contested")
-    _check(run_stats, ("run_id", *cols), "per-run statistics")
+    require_columns(run_stats, ("run_id", *cols), "per-run statistics")
     rows = _without_noise(run_stats.drop_duplicates("run_id"))
     rows = rows.assign(delta_gap=rows["mean_delta_contested"] - rows["mean_delta_clean"])
     values = ["mean_delta_clean", "mean_delta_ambiguous", "mean_delta_contested", "delta_gap",
@@ -196,8 +191,8 @@ def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
     ReportTable
         Numeric columns ``rho_r<rank>`` (seed mean), ``spearman_rank_rho``, ``spearman_p``.
     """
-    _check(run_stats, ("method", "rank", "rho"), "per-run statistics")
-    rows = _without_noise(_metric(run_stats, metric, "Table 3"))
+    require_columns(run_stats, ("method", "rank", "rho"), "per-run statistics")
+    rows = _without_noise(metric_rows(run_stats, metric, "Table 3"))
     lora = rows[(rows["method"] == "lora") & rows["rank"].notna()].copy()
     if lora.empty:
         raise ContestedError("Table 3: no LoRA runs with a rank among the runs")
@@ -258,10 +253,10 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     ReportTable
         One row per noise rate, the control first.
     """
-    _check(noise_tests, NOISE_COLUMNS, "noise tests")
+    require_columns(noise_tests, NOISE_COLUMNS, "noise tests")
     data = noise_tests[list(NOISE_COLUMNS)].copy()
     if run_stats is not None and "noise_rate" in run_stats.columns:
-        rows = _metric(run_stats, metric, "noise table")
+        rows = metric_rows(run_stats, metric, "noise table")
         # Controls are the rate-0 runs of the conditions that have noisy runs, not every run.
         keys = present_columns(rows, CONDITION_COLUMNS)
         noisy = rows.loc[rows["noise_rate"].fillna(0) > 0, keys].drop_duplicates()
@@ -275,7 +270,7 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     display = pd.DataFrame({
         "noise rate": data["noise_rate"].map(lambda v: f"{float(v):.0%}"),
         "seeds": data["n_seeds"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
-        "pairs": data["n_pairs"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
+        "pairs": data["n_pairs"].map(fmt_int),
         f"clean {metric_name(metric)} (noisy)": data["mean_noisy"].map(fmt_num),
         f"clean {metric_name(metric)} (control)": data["mean_control"].map(fmt_num),
         "Wilcoxon p (one-sided)": data["p_value"].map(fmt_p),
@@ -299,8 +294,8 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     ReportTable
         One row per run (``run_stats`` order), what ``contested analyze`` prints.
     """
-    _check(run_stats, ("run_id", "rho"), "per-run statistics")
-    rows = _with_runs(_metric(run_stats, metric, "key table"), runs,
+    require_columns(run_stats, ("run_id", "rho"), "per-run statistics")
+    rows = _with_runs(metric_rows(run_stats, metric, "key table"), runs,
                       ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate"))
     rows = rows.assign(**{c: np.nan for c in ("ci_low", "ci_high", "p_value", "partial_rho",
                                               "mean_delta_clean", "mean_delta_contested", "seed", "n")
@@ -315,7 +310,7 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         "seed": data["seed"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
         **({"noise": data["noise_rate"].map(lambda v: f"{float(v):.0%}")}
            if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any() else {}),
-        "n": data["n"].map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}"),
+        "n": data["n"].map(fmt_int),
         "ρ [95% CI]": fmt_ci(data["rho"], data["ci_low"], data["ci_high"]),
         "p": data["p_value"].map(fmt_p),
         "partial ρ": data["partial_rho"].map(fmt_num),
@@ -355,11 +350,11 @@ def paired_table(paired: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
     ReportTable
         One row per comparison, in condition order.
     """
-    _check(paired, PAIRED_COLUMNS, "paired LoRA − full comparison")
+    require_columns(paired, PAIRED_COLUMNS, "paired LoRA − full comparison")
     data = sort_conditions(paired[list(PAIRED_COLUMNS)].assign(method="lora"))
     display = pd.DataFrame({
         **_condition_display(data),
-        "items": data["n_items"].map(lambda v: f"{int(v):,}"),
+        "items": data["n_items"].map(fmt_int),
         "seeds (LoRA / full)": [f"{int(a)} / {int(b)}" for a, b in zip(data["n_runs_a"], data["n_runs_b"], strict=True)],
         "ρ LoRA": data["rho_a"].map(fmt_num),
         "ρ full FT": data["rho_b"].map(fmt_num),

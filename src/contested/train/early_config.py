@@ -15,8 +15,6 @@ from contested.config import Config, Range, configclass, nonempty, option
 
 #: Windows of the shipped default predictor (shares of training).
 DEFAULT_WINDOWS = (0.05, 0.1, 0.2, 0.4)
-#: File name of the early warning in a run directory (optional; not in ``rundir.RUN_FILES``).
-EARLY_WARNING_FILE = "early_warning.parquet"
 
 
 @configclass
@@ -54,4 +52,4 @@ class EarlyWarningConfig(Config):
         return load_predictor(self.predictor, window=self.window)
 
 
-__all__ = ["DEFAULT_WINDOWS", "EARLY_WARNING_FILE", "EarlyWarningConfig"]
+__all__ = ["DEFAULT_WINDOWS", "EarlyWarningConfig"]

@@ -34,10 +34,10 @@ from contested.dynamics.early import PROGRESS_TOLERANCE, RunData
 from contested.dynamics.early_model import Predictor, default_predictor, predict_risk
 from contested.errors import ContestedError
 from contested.io import write_table
-from contested.train.early_config import EARLY_WARNING_FILE, EarlyWarningConfig
+from contested.rundir.layout import EARLY_WARNING
+from contested.train.early_config import EarlyWarningConfig
 from contested.train.recorder import DynamicsRecorder
 
-EARLY_WARNING = EARLY_WARNING_FILE
 COLUMNS = ("item_id", "split", "risk", "at_risk", "aulc_rank_pred", "step", "progress", "loss0", "loss_now",
            "delta_now")
 
@@ -182,4 +182,4 @@ def early_warning_callback(options: EarlyWarningConfig | None, recorder: Dynamic
     return cb
 
 
-__all__ = ["COLUMNS", "EARLY_WARNING", "EarlyWarningCallback", "early_warning_callback"]
+__all__ = ["COLUMNS", "EarlyWarningCallback", "early_warning_callback"]

@@ -24,7 +24,16 @@ from contested.errors import ContestedError
 from contested.io import write_json, write_table
 from contested.models import load_for_classification, resolve_model
 from contested.provenance import environment_info
-from contested.rundir import CONFIG, DYNAMICS, ENV, ITEMS, METRICS, NOISE, building, is_finished
+from contested.rundir.layout import (
+    CONFIG,
+    DYNAMICS,
+    ENV,
+    ITEMS,
+    METRICS,
+    NOISE,
+    building,
+    is_finished,
+)
 from contested.train.callbacks import (
     DynamicsCallback,
     HeldoutAccuracyCallback,

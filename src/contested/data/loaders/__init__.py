@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contested.data.loaders._common import check_file, open_text
+from contested.data.loaders._common import check_file, iter_jsonl, open_text
 from contested.data.loaders.chaosnli import load_chaosnli
 from contested.data.loaders.generic import load_generic
 from contested.data.loaders.lewidi import TASKS as LEWIDI_TASKS
@@ -21,7 +21,7 @@ from contested.errors import ContestedError
 
 FORMATS: tuple[str, ...] = ("chaosnli", "snli-jsonl", "generic", *(f"lewidi-{t}" for t in LEWIDI_TASKS))
 
-__all__ = ["FORMATS", "detect_format", "load_chaosnli", "load_file", "load_generic", "load_lewidi",
+__all__ = ["FORMATS", "detect_format", "iter_jsonl", "load_chaosnli", "load_file", "load_generic", "load_lewidi",
            "load_snli_jsonl"]
 
 
