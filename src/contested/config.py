@@ -66,6 +66,7 @@ class Range:
     lt: float | None = None
 
     def describe(self) -> str:
+        """The interval in words for error messages: ``> 0``, ``≤ 1`` or ``in [0, 1)``."""
         low = (f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None)
         high = (f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None)
         if low and high:

@@ -36,26 +36,32 @@ class Leaf:
 
     @property
     def kind(self) -> FieldKind:
+        """The field's kind (how its text is coerced)."""
         return self.spec.kind
 
     @property
     def default(self) -> Any:
+        """The declared default."""
         return self.spec.default
 
     @property
     def help(self) -> str:
+        """The declared help text."""
         return self.spec.help
 
     @property
     def choices(self) -> Any:
+        """The allowed values (or a callable giving them); None when any value of the kind goes."""
         return self.spec.choices
 
     @property
     def dotted(self) -> str:
+        """The path joined by dots, ``data.noise.rate`` (the YAML key and the error's field)."""
         return ".".join(self.path)
 
     @property
     def name(self) -> str:
+        """The field's own name, the path's last key."""
         return self.path[-1]
 
     @property

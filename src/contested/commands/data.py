@@ -25,6 +25,8 @@ DataDir = Annotated[
 
 
 class Bins(str, Enum):
+    """``--bins``: the study's entropy thresholds or quantile bins."""
+
     study = "study"
     quantile = "quantile"
 
@@ -45,6 +47,7 @@ def parse_base(text: str) -> float:
 
 
 def unit_name(base: float) -> str:
+    """``nats``, ``bits``, ``bans`` or ``log base b``: the unit of entropies in ``base``."""
     return {math.e: "nats", 2.0: "bits", 10.0: "bans"}.get(base, f"log base {base:g}")
 
 

@@ -18,6 +18,8 @@ _out = console()  # run ids, names and paths printed literally (Text)
 
 
 class Split(str, Enum):
+    """``--split``: every item the run recorded, or only its tracked or validation items."""
+
     all = "all"
     tracked = "tracked"
     validation = "validation"

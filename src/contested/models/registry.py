@@ -157,6 +157,7 @@ class PackageFolder(Preparation):
     steps: ClassVar[str] = "nothing to build (the package folder is used in place)"
 
     def ready_folder(self, name: str) -> Path | None:
+        """The package's folder where pip installed it; None when the package is not installed."""
         del name  # not cached under its name: it lives in site-packages
         if importlib.util.find_spec(self.module) is None:
             return None

@@ -16,7 +16,8 @@ tables
 figures, condition_figures
     ``hero_figure``, ``trajectories_figure``, ``entropy_histogram_figure``,
     ``entropy_metric_figure``, ``data_map_figure``, ``forest_figure``, ``rank_figure``: tables in →
-    matplotlib ``Figure`` out; ``save_figure(fig, path_stem)`` writes PNG and PDF atomically.
+    matplotlib ``Figure`` out; ``save_figure(fig, path_stem)`` writes PNG and PDF atomically
+    (``figure_parts``: the row selection and per-bin bands they share).
 human, human_tables, human_figures
     ``human_results(runs, runs_table, n_boot=, seed=)``: fit to the annotators (JSD, KL), the
     un-learning decomposition, learning curves and LoRA vs full FT at matched learning;

@@ -155,6 +155,7 @@ class UniqueIds:
         self.seen: dict[str, str] = {}
 
     def add(self, item_id: Any, *, line: int | None = None, where: str | None = None) -> str:
+        """Record ``item_id`` (seen at ``line`` or ``where``); returns it as a string, raises on a repeat."""
         key = str(item_id)
         here = f"line {line}" if line is not None else (where or "?")
         if key in self.seen:
