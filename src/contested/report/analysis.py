@@ -246,7 +246,7 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
     if not noise.empty:
         tables.append(noise_table(noise, stats, metric=metric))
     human = human_results(runs, table, n_boot=n_boot, seed=seed)
-    if not human.human_fit.empty:
+    if not human.human_fit.empty and human.human_fit["split"].eq("validation").any():  # imported runs have none
         tables.append(annotator_fit_table(human.human_fit))
     if not human.decomposition.empty:
         tables.append(decomposition_table(human.decomposition))
