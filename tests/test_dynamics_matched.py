@@ -98,3 +98,11 @@ def test_bootstrap_spearman_equals_scipy_on_the_expanded_resample():
     for b in range(20):
         for t in range(3):
             assert got[b, t] == pytest.approx(spearmanr(x[idx[b]], y[idx[b], t])[0], abs=1e-12)
+
+
+def test_a_level_stepped_over_between_checkpoints_is_read_where_the_run_crossed_it():
+    learning = np.array([0.0, 0.1, 0.5, 0.6])
+    values = np.array([0.0, 0.2, 0.6, 0.6])
+    got = at_learning(learning, values, np.array([0.3, 0.9]), half_width=0.05)
+    np.testing.assert_allclose(got[0], 0.4)  # halfway between 0.1 (0.2) and 0.5 (0.6)
+    assert np.isnan(got[1])

@@ -226,12 +226,24 @@ def at_learning(learning: np.ndarray, values: np.ndarray, levels: np.ndarray, *,
     Returns
     -------
     numpy.ndarray
-        (G,) values; NaN at levels the run never came within ``half_width`` of.
+        (G,) values. A level with no checkpoint within ``half_width`` that the run stepped over
+        is read where it crossed (linear between the two checkpoints around it); a level it never
+        reached is NaN.
     """
     ok = np.isfinite(learning) & np.isfinite(values)
     near = (np.abs(learning[None, :] - levels[:, None]) <= half_width) & ok[None, :]
     last = near.shape[1] - 1 - np.argmax(near[:, ::-1], axis=1)
-    return np.where(near.any(axis=1), values[last], np.nan)
+    out = np.where(near.any(axis=1), values[last], np.nan)
+    # A run that learns fast can step over a level between two checkpoints: read it where it
+    # crossed, linearly between the checkpoint before and the first one at or above the level.
+    lv, vv = learning[ok], values[ok]
+    for g in np.flatnonzero(~near.any(axis=1)):
+        above = np.flatnonzero(lv >= levels[g])
+        if len(above) and above[0] > 0:
+            k = above[0]
+            w = (levels[g] - lv[k - 1]) / (lv[k] - lv[k - 1])
+            out[g] = vv[k - 1] + w * (vv[k] - vv[k - 1])
+    return out
 
 
 def matched_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray], metric: str, *,

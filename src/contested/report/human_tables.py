@@ -214,10 +214,10 @@ def matched_table(matched: pd.DataFrame) -> ReportTable:
         caption=("Each LoRA run against the full fine-tuning run of the same model, data, noise rate and seed, "
                  "compared at equal learning rather than equal steps. Learning = mean loss drop of the clean "
                  "tracked items since step 0 (nats); L* = the smaller of the two runs' largest learning. At each "
-                 "level in [0, L*] a run is read at its last checkpoint within 0.1 L* of it; the table gives "
+                 "level in [0, L*] a run is read at its last checkpoint within 0.1 L* of it (where it stepped over "
+                 "the level between two checkpoints: linearly where it crossed); the table gives "
                  "LoRA − full at L* and averaged over [0, L*], with 95% percentile CIs from an item bootstrap "
-                 "(the same resamples in both runs) and the two-sided bootstrap p of the average (— at L*: a run has "
-                 "no checkpoint within the window there). Metrics: mean "
+                 "(the same resamples in both runs) and the two-sided bootstrap p of the average. Metrics: mean "
                  "Δℓ of the contested items (ℓ_t − ℓ_0, nats), their share with Δℓ > 0, their share whose "
                  "JSD to the annotators rose, and Spearman ρ between entropy and the loss over all tracked items. "
                  "Positive: more un-learning under LoRA at the same amount learnt."),
