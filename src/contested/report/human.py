@@ -42,7 +42,7 @@ from contested.errors import ContestedError
 from contested.report.runs import Run
 
 #: Run columns copied onto every row of the human-fit and matched tables.
-RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "lr")
+RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "mitigation", "lr")
 #: Per-item human-fit columns merged into ``item_metrics`` (snapshot rows): JSD in √nats, KL and
 #: prediction entropy in nats, at the first and last checkpoint and their change (last − first).
 FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy")

@@ -47,7 +47,7 @@ def _ci(values: pd.Series, low: pd.Series, high: pd.Series) -> list[str]:
 
 
 def _run_display(data: pd.DataFrame) -> dict[str, list[str]]:
-    """Model, Method, Dataset, seed (and noise where any run has noise) of one row per run."""
+    """Model, Method, Dataset, seed; lr, noise and mitigation where the runs differ in them."""
     get = lambda col: data[col] if col in data.columns else pd.Series([None] * len(data), index=data.index)  # noqa: E731
     cols = {
         "Model": get("model").astype(str).tolist(),
@@ -55,8 +55,12 @@ def _run_display(data: pd.DataFrame) -> dict[str, list[str]]:
         "Dataset": get("dataset").astype(str).tolist(),
         "seed": [fmt_int(v) for v in get("seed")],
     }
+    if "lr" in data.columns and data["lr"].nunique() > 1:  # an lr ladder: rows differ only in lr
+        cols["lr"] = [MISSING if pd.isna(v) else f"{float(v):g}" for v in data["lr"]]
     if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any():
         cols["noise"] = [MISSING if pd.isna(v) else f"{float(v):.0%}" for v in data["noise_rate"]]
+    if "mitigation" in data.columns and data["mitigation"].fillna("none").ne("none").any():
+        cols["mitigation"] = data["mitigation"].fillna("none").astype(str).tolist()
     return cols
 
 
@@ -85,14 +89,14 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
     if rows.empty:
         raise ContestedError(f"fit to the annotators: no scores of {split} items")
     last = rows.loc[rows.groupby("run_id")["step"].transform("max") == rows["step"]]
-    runs = sort_conditions(last.assign(source="this study"), then=("seed", "run_id"))
+    runs = sort_conditions(last.assign(source="this study"), then=("seed", "lr", "run_id"))
     if baselines is None:
         present = set(runs["dataset"].astype(str)) if "dataset" in runs.columns else set()
         wanted = present & set(CHAOSNLI_BASELINES["dataset"]) or {"chaosnli-snli"}
         baselines = CHAOSNLI_BASELINES[CHAOSNLI_BASELINES["dataset"].isin(wanted)]
     published = baselines.assign(source=BASELINE_SOURCE, method="full")
-    keep = ["source", *[c for c in ("run_id", "model", "method", "rank", "dataset", "seed", "noise_rate", "lr",
-                                    "step") if c in runs.columns],
+    keep = ["source", *[c for c in ("run_id", "model", "method", "rank", "dataset", "seed", "noise_rate",
+                                    "mitigation", "lr", "step") if c in runs.columns],
             "n", "jsd", "kl", "accuracy", "accuracy_old", *(["n_old"] if "n_old" in runs.columns else [])]
     data = pd.concat([runs[keep], published[[c for c in keep if c in published.columns]]], ignore_index=True)
     shown = _run_display(runs)
@@ -102,7 +106,7 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
         "Method": shown["Method"] + ["full FT on SNLI + MNLI"] * pub,
         "Dataset": shown["Dataset"] + [f"{d} (all items)" for d in published["dataset"]],
         "seed": shown["seed"] + [MISSING] * pub,
-        **({"noise": shown["noise"] + [MISSING] * pub} if "noise" in shown else {}),
+        **{k: v + [MISSING] * pub for k, v in shown.items() if k not in ("Model", "Method", "Dataset", "seed")},
         "items": [fmt_int(v) for v in data["n"]],
         "JSD": data["jsd"].map(lambda v: fmt_num(v, 4)).tolist(),
         "KL (nats)": data["kl"].map(lambda v: fmt_num(v, 4)).tolist(),
@@ -150,7 +154,7 @@ def decomposition_table(decomposition: pd.DataFrame) -> ReportTable:
     order = {"clean": 0, "ambiguous": 1, "contested": 2, "all": 4}
     data = decomposition.assign(share_unlearned=decomposition["n_unlearned"] / decomposition["n_items"],
                                 _bin=decomposition["bin"].map(order).fillna(3))
-    data = sort_conditions(data, then=("seed", "run_id", "_bin")).drop(columns="_bin")
+    data = sort_conditions(data, then=("seed", "lr", "run_id", "_bin")).drop(columns="_bin")
     shown = _run_display(data)
     display = pd.DataFrame({
         **shown,
@@ -198,7 +202,7 @@ def matched_table(matched: pd.DataFrame) -> ReportTable:
     order = {m: i for i, m in enumerate(MATCHED_METRIC_NAMES)}
     # (sort_conditions uses a column "_m" of its own)
     data = matched.assign(method="lora", _metric=matched["metric"].map(order).fillna(len(order)))
-    data = sort_conditions(data, then=("seed", "run_id_lora", "lr_full", "_metric")).drop(columns=["_metric", "method"])
+    data = sort_conditions(data, then=("seed", "lr_lora", "lr_full", "_metric")).drop(columns=["_metric", "method"])
     shown = _run_display(data.assign(method="lora"))
     display = pd.DataFrame({
         **shown,
