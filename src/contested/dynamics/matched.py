@@ -326,7 +326,9 @@ def compare_runs(a: RunMatrices, b: RunMatrices, *, metrics: Sequence[str] = UNL
         lo_max, hi_max = percentile_ci(dist["at_max"], confidence=confidence)
         lo_mean, hi_mean = percentile_ci(dist["mean"], confidence=confidence)
         finite = dist["mean"][np.isfinite(dist["mean"])]
-        p = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())) if len(finite) else np.nan
+        # (k + 1) / (B + 1): a bootstrap p is never below the resolution of B resamples.
+        tail = min((finite <= 0).sum(), (finite >= 0).sum())
+        p = min(1.0, 2 * (tail + 1) / (len(finite) + 1)) if len(finite) else np.nan
         rows.append({"metric": metric, "n_items": n, "common_learning": float(obs["common_learning"][0]),
                      "diff_at_max": float(obs["at_max"][0]), "ci_low_at_max": lo_max, "ci_high_at_max": hi_max,
                      "diff_mean": float(obs["mean"][0]), "ci_low_mean": lo_mean, "ci_high_mean": hi_mean,
