@@ -20,7 +20,6 @@ from contested.report.human import (
     FIT_ITEM_COLUMNS,
     HUMAN_FIT_COLUMNS,
     MATCHED_COLUMNS,
-    compare_pair,
     matched_pairs,
 )
 from contested.report.human_figures import jsd_by_bin_figure, learning_curves_figure
@@ -140,11 +139,11 @@ def test_without_logits_the_human_fit_is_empty_and_said_so(runs_dir, tmp_path):
     assert "Not computed" in html and "loaded without logits" in html
 
 
-def test_compare_pair_without_resamples_gives_the_observed_differences(analysis):
+def test_compare_runs_without_resamples_gives_the_observed_differences(analysis):
     runs = {r: run_matrices(_run(analysis, r).dynamics, _run(analysis, r).items)[r]
             for r in ("sim-model-lora4-s1-n0", "sim-model-full-s1-n0")}
     a, b = runs.values()
-    plain, boot = compare_pair(a, b, n_boot=0, seed=0), compare_runs(a, b, n_boot=20, seed=0)
+    plain, boot = compare_runs(a, b, n_boot=0, seed=0), compare_runs(a, b, n_boot=20, seed=0)
     np.testing.assert_allclose(plain["diff_mean"], boot["diff_mean"])
     np.testing.assert_allclose(plain["common_learning"], boot["common_learning"])
     assert plain["ci_low_at_max"].isna().all()

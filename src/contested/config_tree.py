@@ -50,11 +50,6 @@ class Leaf:
         return self.spec.help
 
     @property
-    def choices(self) -> Any:
-        """The allowed values (or a callable giving them); None when any value of the kind goes."""
-        return self.spec.choices
-
-    @property
     def dotted(self) -> str:
         """The path joined by dots, ``data.noise.rate`` (the YAML key and the error's field)."""
         return ".".join(self.path)

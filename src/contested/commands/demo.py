@@ -6,14 +6,14 @@ import sys
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from contested.commands import console
 from contested.commands.schema import build, config_command, keyword
 from contested.experiments.demo import DemoConfig
 
 # The summary needs ~110 columns; a pipe or log file would otherwise get rich's 80 and wrap it.
-_out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
+_out = console(width=None if sys.stdout.isatty() else 120)
 
 
 def _print_summary(summary, paired, report, matched=None) -> None:

@@ -37,7 +37,7 @@ def _option(leaf: Leaf) -> inspect.Parameter:
         # Text, not int/float: the schema coerces and validates, so a bad number gets the same
         # one-line error naming the field as any other invalid value.
         annotation = Optional[list[str]] if leaf.kind.sequence else Optional[str]  # noqa: UP045
-        choices = leaf.choices() if callable(leaf.choices) else leaf.choices
+        choices = leaf.spec.allowed()
         metavar = "[" + "|".join(choices) + "]" if choices else _METAVARS.get(leaf.kind.scalar, "TEXT")
         if leaf.kind.sequence:
             metavar = f"{metavar},…"
@@ -52,11 +52,6 @@ def _option(leaf: Leaf) -> inspect.Parameter:
     option = typer.Option(None, *names, help=escape(help_text), metavar=metavar, show_default=False,
                           rich_help_panel=f"{leaf.panel} options" if leaf.panel else None)
     return inspect.Parameter(param_name(leaf), inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-
-
-def flags_of(cls: type[Config]) -> dict[str, Leaf]:
-    """``{dotted path: Leaf}`` of every flag generated for ``cls``."""
-    return {leaf.dotted: leaf for leaf in leaves(cls)}
 
 
 def given(cls: type[Config], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -117,4 +112,4 @@ def keyword(name: str, annotation: Any, option: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option)
 
 
-__all__ = ["build", "config_command", "flags_of", "given", "keyword", "param_name"]
+__all__ = ["build", "config_command", "given", "keyword", "param_name"]

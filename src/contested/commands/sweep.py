@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contested.commands import console
 from contested.commands.schema import build, config_command, keyword
 from contested.experiments.options import SweepOptions
 
-_out = Console(highlight=False, emoji=False)
-_err = Console(stderr=True, highlight=False, emoji=False)
+_out = console()
+_err = console(stderr=True)
 _STYLE = {"done": "green", "pending": "yellow", "failed": "red"}
 
 

@@ -49,9 +49,9 @@ def resolve_config(flags: dict[str, Any], config_file: Path | None) -> RunConfig
 
 def _train(flags: dict[str, Any], *, config_file: Path | None, runs_dir: Path, force: bool, quiet: bool,
            dry_run: bool) -> None:
-    from rich.console import Console
+    from contested.commands import console
 
-    err = Console(stderr=True, highlight=False, emoji=False)
+    err = console(stderr=True)
     cfg = resolve_config(flags, config_file)
     target = runs_dir / cfg.digest()
     if dry_run:

@@ -297,7 +297,8 @@ def compare_runs(a: RunMatrices, b: RunMatrices, *, metrics: Sequence[str] = UNL
     a, b
         Two runs on the same tracked items (e.g. LoRA and its full-FT partner).
     n_boot
-        Item resamples; the same resamples are used for both runs.
+        Item resamples; the same resamples are used for both runs. 0: the observed differences
+        without CIs or p.
 
     Returns
     -------
@@ -313,16 +314,25 @@ def compare_runs(a: RunMatrices, b: RunMatrices, *, metrics: Sequence[str] = UNL
 
     n = len(a.item_id)
     observed = matched_frame(curves(a, metrics=metrics), curves(b, metrics=metrics), metrics)
-    idx = np.concatenate(list(bootstrap_indices(n, n_boot=n_boot, seed=seed)))
-    counts = resample_counts(idx, n)
-    boot = matched_frame(curves(a, counts, metrics=metrics), curves(b, counts, metrics=metrics), metrics)
+    boot: dict[str, dict[str, np.ndarray]] = {}
+    if n_boot > 0:
+        idx = np.concatenate(list(bootstrap_indices(n, n_boot=n_boot, seed=seed)))
+        counts = resample_counts(idx, n)
+        boot = matched_frame(curves(a, counts, metrics=metrics), curves(b, counts, metrics=metrics), metrics)
     rows = []
     for metric in metrics:
-        if metric not in observed or metric not in boot:
+        if metric not in observed or (n_boot > 0 and metric not in boot):
             continue
-        obs, dist = observed[metric], boot[metric]
+        obs = observed[metric]
         if np.isnan(obs["mean"][0]):
             continue
+        if n_boot == 0:
+            rows.append({"metric": metric, "n_items": n, "common_learning": float(obs["common_learning"][0]),
+                         "diff_at_max": float(obs["at_max"][0]), "ci_low_at_max": np.nan, "ci_high_at_max": np.nan,
+                         "diff_mean": float(obs["mean"][0]), "ci_low_mean": np.nan, "ci_high_mean": np.nan,
+                         "p_mean": np.nan})
+            continue
+        dist = boot[metric]
         lo_max, hi_max = percentile_ci(dist["at_max"], confidence=confidence)
         lo_mean, hi_mean = percentile_ci(dist["mean"], confidence=confidence)
         finite = dist["mean"][np.isfinite(dist["mean"])]

@@ -30,12 +30,9 @@ import pandas as pd
 from contested.dynamics import human_fit_items, human_fit_table, summarise, unlearning_decomposition
 from contested.dynamics.human_scores import SUMMARY_COLUMNS
 from contested.dynamics.matched import (
-    UNLEARNING_METRICS,
     RunMatrices,
     compare_runs,
     curve_table,
-    curves,
-    matched_frame,
     run_matrices,
 )
 from contested.errors import ContestedError
@@ -147,21 +144,6 @@ def matched_pairs(runs: Sequence[Run], table: pd.DataFrame) -> list[tuple[Run, R
             for partner in full.get(_partner_key(run, rows[run.run_id]), [])]
 
 
-def compare_pair(a: RunMatrices, b: RunMatrices, *, n_boot: int, seed: int) -> pd.DataFrame:
-    """:func:`~contested.dynamics.matched.compare_runs` ``a − b``; with ``n_boot = 0`` the observed
-    differences without CIs (the CLI's "no CIs")."""
-    if n_boot > 0:
-        return compare_runs(a, b, n_boot=n_boot, seed=seed)
-    if not np.array_equal(a.item_id, b.item_id):
-        raise ContestedError(f"matched comparison: runs {a.run_id} and {b.run_id} track different items")
-    observed = matched_frame(curves(a), curves(b), UNLEARNING_METRICS)
-    rows = [{"metric": m, "n_items": len(a.item_id), "common_learning": float(r["common_learning"][0]),
-             "diff_at_max": float(r["at_max"][0]), "ci_low_at_max": np.nan, "ci_high_at_max": np.nan,
-             "diff_mean": float(r["mean"][0]), "ci_low_mean": np.nan, "ci_high_mean": np.nan, "p_mean": np.nan}
-            for m, r in observed.items() if np.isfinite(r["mean"][0])]
-    return pd.DataFrame(rows)
-
-
 def _matched(runs: Sequence[Run], table: pd.DataFrame, matrices: dict[str, RunMatrices], *, n_boot: int,
              seed: int, notes: list[str]) -> pd.DataFrame:
     rows = table.set_index("run_id").to_dict("index")
@@ -174,7 +156,7 @@ def _matched(runs: Sequence[Run], table: pd.DataFrame, matrices: dict[str, RunMa
         if not np.array_equal(a.item_id, b.item_id):
             notes.append(f"LoRA run {lora.run_id} and full-FT run {full.run_id} track different items; not compared")
             continue
-        res = compare_pair(a, b, n_boot=boot, seed=seed)
+        res = compare_runs(a, b, n_boot=boot, seed=seed)
         if res.empty:
             notes.append(f"LoRA run {lora.run_id} and full-FT run {full.run_id} share no learning range "
                          "(the clean items' loss never fell in one of them); not compared")

@@ -118,10 +118,10 @@ class EarlyWarningCallback(TrainerCallback):
         ``finished``: training is over, so every row of the window exists even if no snapshot
         reached it.
         """
-        steps = self.recorder.snapshot_steps()
-        if not steps or (self.steps_ and steps[-1] == self.steps_[-1]):
+        # Called after every optimiser step: a constant-time check, no scan of the recorded rows.
+        step = self.recorder.last_snapshot_step
+        if step is None or (self.steps_ and step == self.steps_[-1]):
             return None
-        step = steps[-1]
         progress = step / max(total_steps, 1)
         if progress < self.window - PROGRESS_TOLERANCE and not finished:
             return None

@@ -99,7 +99,7 @@ def run(
     if is_finished(final) and not force:
         return final
     _check_device(config.train)
-    early_warning = early_warning or getattr(config, "early_warning", None)
+    early_warning = early_warning or config.early_warning
     if early_warning is not None and early_warning.warning:
         early_warning.load_predictor()  # a bad predictor file stops here, before any run directory
     mixture = build_mixture(config.data)
@@ -234,8 +234,10 @@ def _mitigation_summary(mixture: Any, config: RunConfig, weights: np.ndarray | N
     """metrics.json: tracked items whose training target is not one-hot; mean item weight per bin."""
     df = mixture.train
     tracked = df["is_tracked"].astype(bool).to_numpy()
-    dist = np.stack(df["label_dist"].map(np.asarray).tolist())[tracked] if tracked.any() else np.zeros((0, 1))
-    n_soft = int((dist.max(axis=1) < 1.0).sum()) if config.train.soft_labels else 0
+    n_soft = 0
+    if config.train.soft_labels and tracked.any():  # only soft-label runs have non-one-hot targets
+        dist = np.stack(df.loc[tracked, "label_dist"].map(np.asarray).tolist())
+        n_soft = int((dist.max(axis=1) < 1.0).sum())
     by_bin = None
     if weights is not None:
         bins = df["item_id"].astype(str).map(

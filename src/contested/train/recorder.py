@@ -95,6 +95,8 @@ class DynamicsRecorder:
         self.num_classes_: int | None = None
         self._chunks: list[dict[str, Any]] = []
         self._rows = 0
+        #: Step of the latest snapshot row, kept as rows arrive so callbacks need not scan the chunks.
+        self.last_snapshot_step: int | None = None
 
     def __len__(self) -> int:
         return self._rows
@@ -161,6 +163,8 @@ class DynamicsRecorder:
             "is_noisy": noisy,
         })
         self._rows += n
+        if measurement == "snapshot":
+            self.last_snapshot_step = int(step)
 
     def to_arrow(self) -> pa.Table:
         """All rows as an Arrow table with :data:`SCHEMA` (row order = recording order)."""
