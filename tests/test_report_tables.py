@@ -154,3 +154,64 @@ def test_latex_escapes_special_characters():
     st = _stats({("my_model&co", "lora", 4): [0.3]})
     tex = rho_table(st).to_latex()
     assert r"my\_model\&co" in tex
+
+
+# --- conditions: runs that differ in learning rate or mitigation are not seeds of one condition ---
+
+
+def _two_runs(change: str) -> pd.DataFrame:
+    """Per-run statistics of two runs (same model, method, rank, data, seed) that differ only in
+    ``change`` (``lr`` or ``mitigation``), through the config → conditions → run_statistics path."""
+    import copy
+
+    from contested.dynamics import item_metrics, simulate_dynamics
+    from contested.rundir import conditions
+    from contested.stats import run_statistics
+
+    first = rs.run_config(model="m", method="lora", rank=4, seed=42)
+    second = copy.deepcopy(first)
+    if change == "lr":
+        second["train"]["lr"] = 2e-3
+    else:
+        second["data"]["training_label"] = "soft"
+    table = rs.items(150)
+    metrics = pd.concat([item_metrics(simulate_dynamics(table, seed=1, run_id=run_id, total_steps=300, epochs=1,
+                                                        inflight=False), table)
+                         for run_id in ("a", "b")], ignore_index=True)
+    cond = pd.DataFrame([{"run_id": "a", **conditions(first)}, {"run_id": "b", **conditions(second)}])
+    return run_statistics(metrics[metrics["split"] == "tracked"], conditions=cond, n_boot=0)
+
+
+@pytest.mark.parametrize(("change", "column", "shown"), [("lr", "lr", ["0.001", "0.002"]),
+                                                         ("mitigation", "mitigation", ["none", "soft"])])
+def test_table1_keeps_runs_differing_in_lr_or_mitigation_apart(change, column, shown):
+    from contested.report.conditions import condition_labels
+
+    st = _two_runs(change)
+    assert st[column].nunique() == 2  # run_statistics carries the column from the run's config
+    t = rho_table(st)
+    assert list(t.data["n_seeds"]) == [1, 1]  # two conditions of one seed each, not one of two seeds
+    assert list(t.display[column]) == shown
+    other = {"lr": "mitigation", "mitigation": "lr"}[column]
+    assert other not in t.display.columns  # a column the conditions share does not clutter the table
+    labels = condition_labels(t.data)  # the report's and figures' names of the two conditions
+    want = {"lr": ["m · LoRA r=4 · simulated-snli · lr 0.001", "m · LoRA r=4 · simulated-snli · lr 0.002"],
+            "mitigation": ["m · LoRA r=4 · simulated-snli", "m · LoRA r=4 · simulated-snli · soft"]}
+    assert labels == want[column]
+    assert len(unlearning_table(st).data) == 2
+
+
+def test_rank_and_paired_tables_split_by_learning_rate():
+    st = pd.concat([_stats({("m", "lora", 1): [0.2], ("m", "lora", 4): [0.25]}).assign(lr=2e-4),
+                    _stats({("m", "lora", 1): [0.3], ("m", "lora", 4): [0.35]}).assign(lr=2e-3,
+                                                                                      run_id=lambda d: d["run_id"] + "x")])
+    t = rank_table(st)
+    assert list(t.data["lr"]) == [2e-4, 2e-3] and list(t.display["lr"]) == ["0.0002", "0.002"]
+    assert list(t.display["r=4"]) == ["0.250", "0.350"]  # not pooled over the two learning rates
+    paired = pd.DataFrame({
+        "model": ["m", "m"], "dataset": ["d", "d"], "rank": [4, 4], "lr_lora": [2e-3, 2e-4], "lr_full": [1e-4, 1e-4],
+        "n_items": [100, 100], "n_runs_a": [1, 1], "n_runs_b": [1, 1], "rho_a": [0.3, 0.25], "rho_b": [0.2, 0.2],
+        "diff": [0.1, 0.05], "ci_low": [0.0, 0.0], "ci_high": [0.2, 0.1], "p_value": [0.05, 0.1],
+    })
+    assert paired_table(paired).display["lr LoRA / full"].tolist() == ["0.0002 / 0.0001", "0.002 / 0.0001"]
+    assert "lr LoRA / full" not in paired_table(paired.iloc[:1]).display.columns

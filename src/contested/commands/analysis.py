@@ -54,9 +54,12 @@ def _print_key_table(analysis) -> None:
     rt = analysis.runs_table
     if rt["model"].nunique() > 1 or rt["dataset"].nunique() > 1:
         cols |= {"Model": disp["Model"], "Dataset": disp["Dataset"]}
-    cols |= {"Method": disp["Method"], "seed": disp["seed"]}
-    if "noise" in disp.columns:
-        cols["noise"] = disp["noise"]
+    # lr, noise and mitigation (shown where the runs differ in them) go under the method: 80 columns
+    extras = [disp[c].map(lambda v, c=c: f"{c} {v}" if c != "mitigation" else v)
+              for c in ("lr", "noise", "mitigation") if c in disp.columns]
+    method = ["\n".join([m, " · ".join(e)]) if e else m
+              for m, *e in zip(disp["Method"], *extras, strict=True)]
+    cols |= {"Method": method, "seed": disp["seed"]}
     cols |= {
         "n": disp["n"],
         "ρ [95% CI]": [f"{r:.3f} [{lo:.2f}, {hi:.2f}]" if pd.notna(lo) else f"{r:.3f}"

@@ -18,7 +18,7 @@ import pandas as pd
 from contested.dynamics import item_metrics
 from contested.errors import ContestedError
 from contested.io import write_table
-from contested.report.conditions import sort_conditions
+from contested.report.conditions import CONDITION_COLUMNS, RUN_CONDITION_COLUMNS, sort_conditions
 from contested.report.human import human_results, merge_fit_items
 from contested.report.human_tables import annotator_fit_table, decomposition_table, matched_table
 from contested.report.render import ReportTable
@@ -43,10 +43,8 @@ from contested.stats import (
     seed_stability,
 )
 
-#: Condition columns without the seed (what seeds are replicates of).
-CONDITION = ("model", "method", "rank", "dataset", "noise_rate", "mitigation")
 #: Run columns copied onto every per-item row (so one file answers "which run was this?").
-RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "mitigation")
+RUN_COLUMNS = RUN_CONDITION_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,9 +134,9 @@ def _groups(df: pd.DataFrame, keys: Sequence[str]):
 def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str, n_boot: int,
                 seed: int) -> pd.DataFrame:
     rows = run_stats[(run_stats["metric"] == metric) & (run_stats["measurement"] == "snapshot")]
-    agg = seed_aggregate(rows, by=[c for c in CONDITION if c in rows.columns])
+    agg = seed_aggregate(rows, by=[c for c in CONDITION_COLUMNS if c in rows.columns])
     extra = []
-    keys, groups = _groups(headline, CONDITION)
+    keys, groups = _groups(headline, CONDITION_COLUMNS)
     for key, grp in groups:
         rec = dict(zip(keys, key, strict=True))
         if grp["run_id"].nunique() > 1:
@@ -153,7 +151,8 @@ def _conditions(headline: pd.DataFrame, run_stats: pd.DataFrame, *, metric: str,
 
 
 def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
-    """LoRA (each rank) vs full FT of the same model and dataset, on the items both saw."""
+    """LoRA (each rank and learning rate) vs full FT (each learning rate) of the same model and
+    dataset, on the items both saw."""
     if n_boot == 0:  # the paired difference is a bootstrap comparison; 0 resamples asks for none
         return pd.DataFrame()
     clean = headline[headline["noise_rate"].fillna(0) == 0]
@@ -162,25 +161,26 @@ def _paired(headline: pd.DataFrame, *, metric: str, n_boot: int, seed: int) -> p
     rows = []
     keys, groups = _groups(clean, ("model", "dataset"))
     for key, grp in groups:
-        full = grp[grp["method"] == "full"]
-        if full.empty:
-            continue
-        for rank, lora in grp[grp["method"] == "lora"].groupby("rank"):
-            res = paired_rho_difference(lora, full, metric=metric, n_boot=n_boot, seed=seed)
-            rows.append({**dict(zip(keys, key, strict=True)), "rank": int(rank), **res})
+        fulls = grp[grp["method"] == "full"].groupby("lr", dropna=False)
+        loras = grp[(grp["method"] == "lora") & grp["rank"].notna()]
+        for (rank, lr_lora), lora in loras.groupby(["rank", "lr"], dropna=False):
+            for lr_full, full in fulls:
+                res = paired_rho_difference(lora, full, metric=metric, n_boot=n_boot, seed=seed)
+                rows.append({**dict(zip(keys, key, strict=True)), "rank": int(rank), "lr_lora": lr_lora,
+                             "lr_full": lr_full, **res})
     return pd.DataFrame(rows)
 
 
 def _noise(headline: pd.DataFrame, *, metric: str) -> pd.DataFrame:
     rows = []
-    keys, groups = _groups(headline, ("model", "method", "rank", "dataset"))
+    keys, groups = _groups(headline, tuple(c for c in CONDITION_COLUMNS if c != "noise_rate"))
     for key, grp in groups:
         control = grp[grp["noise_rate"].fillna(0) == 0]
         for rate, noisy in grp[grp["noise_rate"] > 0].groupby("noise_rate"):
             if control.empty:
                 raise ContestedError(
                     f"noise rate {rate:g} of {dict(zip(keys, key, strict=True))} has no control run "
-                    "(noise rate 0, same model/method/dataset); add it to the analysed paths"
+                    "(noise rate 0, otherwise the same condition); add it to the analysed paths"
                 )
             res = noise_injection_test(noisy, control, metric=metric)
             rows.append({**dict(zip(keys, key, strict=True)), "noise_rate": rate, **res})
@@ -228,7 +228,7 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
     tracked = metrics[metrics["split"] == "tracked"]
     stats = run_statistics(tracked, metric=list(dict.fromkeys([metric, "aulc", "aulc_trapz", "delta_loss"])),
                            n_boot=n_boot, seed=seed, conditions=table)
-    stats = stats.merge(table[["run_id", "noise_rate", "mitigation", "label_scheme", "lr"]], on="run_id", how="left")
+    stats = stats.merge(table[["run_id", "label_scheme"]], on="run_id", how="left")
     order = {run_id: i for i, run_id in enumerate(table["run_id"])}  # the runs table's reading order
     stats = stats.sort_values(["run_id", "measurement", "metric"], key=lambda c: c.map(order) if c.name == "run_id" else c)
     stats = stats.reset_index(drop=True)

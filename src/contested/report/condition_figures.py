@@ -20,6 +20,9 @@ from contested.report.conditions import (
     metric_rows,
     present_columns,
     require_columns,
+    shown_columns,
+    value_text,
+    varies,
 )
 from contested.report.style import MARKERS, OKABE_ITO, figure_style, metric_name
 
@@ -69,6 +72,7 @@ def forest_figure(
         pooled = _metric_rows(pooled.rename(columns={"rho_pooled": "rho"}), metric, "pooled table")
         pooled = pooled.rename(columns={"rho": "rho_pooled"})
     cols = present_columns(rows, columns)
+    named = shown_columns(rows, tuple(cols))  # the lr only where the conditions differ in it
     conds = rows[cols].drop_duplicates().reset_index(drop=True)
     seeds = sorted(rows["seed"].dropna().unique()) if "seed" in rows.columns else []
     seed_style = {s: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]) for i, s in enumerate(seeds)}
@@ -79,7 +83,7 @@ def forest_figure(
         labels = []
         for y, cond in enumerate(conds.itertuples(index=False)):
             key = dict(zip(cols, cond, strict=True))
-            labels.append(_short(condition_label(key, columns=tuple(cols))))
+            labels.append(_short(condition_label(key, columns=named)))
             sub = rows[matches(rows, key)]
             # The pooled diamond sits on the row's line; seeds go below it so none is hidden.
             top = 0.12 if pooled is not None else -0.3
@@ -114,14 +118,19 @@ def forest_figure(
     return fig
 
 
+#: What one line of the rank figure shares: the condition but the method and rank.
+RANK_GROUP = tuple(c for c in CONDITION_COLUMNS if c not in ("method", "rank"))
+
+
 def rank_figure(
-    run_stats: pd.DataFrame, *, metric: str = "aulc", group: tuple[str, ...] = ("model", "dataset"),
+    run_stats: pd.DataFrame, *, metric: str = "aulc", group: tuple[str, ...] = RANK_GROUP,
     title: str | None = None,
 ) -> Figure:
-    """ρ(H, metric) vs LoRA rank, one line per model (× dataset), seeds as points.
+    """ρ(H, metric) vs LoRA rank, one line per model (× dataset, learning rate, …), seeds as points.
 
-    Full fine-tuning runs of the same model, when present, are drawn as a dotted horizontal
-    reference. The legend gives each model's Spearman(rank, ρ) over its runs.
+    Full fine-tuning runs of the same model (and dataset, noise rate, mitigation), when present,
+    are drawn as a dotted horizontal reference, one per full-FT learning rate. The legend gives
+    each line's Spearman(rank, ρ) over its runs.
 
     Parameters
     ----------
@@ -145,13 +154,14 @@ def rank_figure(
     if lora.empty:
         raise ContestedError("rank figure: no LoRA runs with a rank")
     cols = [c for c in group if c in rows.columns]
+    named = shown_columns(lora, tuple(cols))
     ranks = sorted(lora["rank"].astype(int).unique())
     with figure_style():
         fig = Figure(figsize=(7.0, 4.6))
         ax = fig.add_subplot()
         for i, (key, sub) in enumerate(lora.groupby(cols, dropna=False) if cols else [((), lora)]):
-            key = key if isinstance(key, tuple) else (key,)
-            name = " · ".join(str(k) for k in key if not pd.isna(k)) or "LoRA"
+            key = dict(zip(cols, key if isinstance(key, tuple) else (key,), strict=True))
+            name = condition_label(key, columns=named) or "LoRA"
             color, marker = OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]
             mean = sub.groupby("rank")["rho"].mean().sort_index()
             if sub["rank"].nunique() > 1:
@@ -160,11 +170,14 @@ def rank_figure(
             ax.scatter(sub["rank"], sub["rho"], color=color, marker=marker, s=22, alpha=0.6, linewidths=0)
             ax.plot(mean.index, mean.to_numpy(), color=color, marker=marker, markersize=6, label=name)
             full = rows[rows["method"] == "full"]
-            for col, value in zip(cols, key, strict=True):
-                full = full[full[col] == value]
-            if not full.empty:
-                ax.axhline(full["rho"].mean(), color=color, linestyle=":", linewidth=1.4,
-                           label=f"{name.split(' (')[0]}: full FT")
+            full = full[matches(full, {c: v for c, v in key.items() if c != "lr"})]  # full FT has its own lr
+            several = "lr" in full.columns and varies(full["lr"])
+            for lr, ref in full.groupby("lr", dropna=False) if several else [(None, full)]:
+                if ref.empty:
+                    continue
+                lr_text = f" (lr {value_text('lr', lr)})" if several else ""
+                ax.axhline(ref["rho"].mean(), color=color, linestyle=":", linewidth=1.4,
+                           label=f"{name.split(' (')[0]}: full FT{lr_text}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(ranks, [str(r) for r in ranks])
         ax.minorticks_off()

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from contested.report.analysis import Analysis
 from contested.report.condition_figures import forest_figure, rank_figure
-from contested.report.conditions import condition_label
+from contested.report.conditions import CONDITION_COLUMNS, condition_labels, present_columns
 from contested.report.figures import (
     data_map_figure,
     entropy_histogram_figure,
@@ -46,7 +46,7 @@ class FigureEntry:
 
 def representative_runs(runs_table: pd.DataFrame, *, max_conditions: int = 12) -> pd.DataFrame:
     """One run per condition (lowest seed), in the runs table's order, at most ``max_conditions``."""
-    keys = [c for c in ("model", "method", "rank", "dataset", "noise_rate", "mitigation") if c in runs_table.columns]
+    keys = present_columns(runs_table, CONDITION_COLUMNS)
     first = runs_table.sort_values("seed", kind="stable").groupby(keys, dropna=False, sort=False).head(1)
     return runs_table[runs_table["run_id"].isin(first["run_id"])].head(max_conditions)
 
@@ -123,14 +123,12 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
             "nats), one marker per checkpoint, coloured by method; dashed: no change. Runs that learnt the "
             "same amount are compared at the same x. Right (with logits): the share of contested items whose "
             "JSD to the annotator distribution rose since step 0. Noise-injection runs are left out.", "overview"))
-    for run in representative_runs(analysis.runs_table, max_conditions=max_conditions).itertuples(index=False):
+    shown = representative_runs(analysis.runs_table, max_conditions=max_conditions)
+    # Named by what the analysed runs differ in (the lr only where they differ in it).
+    labels = dict(zip(analysis.runs_table["run_id"], condition_labels(analysis.runs_table), strict=True))
+    for run in shown.itertuples(index=False):
         row = run._asdict()
-        label = condition_label(row)
-        if row.get("noise_rate"):
-            label += f" · noise {row['noise_rate']:.0%}"
-        if row.get("mitigation") not in (None, "none"):
-            label += f" · {row['mitigation']}"
-        label += f" · seed {row['seed']}"
+        label = f"{labels[row['run_id']]} · seed {row['seed']}"
         loaded = next(r for r in analysis.runs if r.run_id == row["run_id"])
         mine = head[head["run_id"] == row["run_id"]]
         st = stats[(stats["run_id"] == row["run_id"]) & (stats["metric"] == metric)

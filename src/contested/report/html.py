@@ -18,7 +18,14 @@ import jinja2
 from contested.io import write_text
 from contested.provenance import git_commit, package_versions
 from contested.report.analysis import Analysis
-from contested.report.conditions import condition_label, matches, method_label
+from contested.report.conditions import (
+    CONDITION_COLUMNS,
+    condition_labels,
+    matches,
+    method_label,
+    value_text,
+    varies,
+)
 from contested.report.figureset import FigureEntry, make_figures
 from contested.report.render import fmt_num
 from contested.report.template import TEMPLATE
@@ -32,23 +39,23 @@ def _findings(analysis: Analysis) -> list[str]:
     conds = analysis.conditions
     stats = analysis.run_stats
     snap = stats[(stats["metric"] == analysis.metric) & (stats["measurement"] == "snapshot")]
-    for row in conds.to_dict("records"):
-        key = {c: row[c] for c in ("model", "method", "rank", "dataset", "noise_rate", "mitigation") if c in row}
-        runs = snap[matches(snap, key)]
-        noise = f", {row['noise_rate']:.0%} label noise" if row.get("noise_rate") else ""
-        noise += f", {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
+    for row, label in zip(conds.to_dict("records"), condition_labels(conds), strict=True):
+        runs = snap[matches(snap, {c: row[c] for c in CONDITION_COLUMNS if c in row})]
         seeds = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] > 1 else ''}"
         lines.append(
-            f"{condition_label(row)}{noise}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
+            f"{label}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
             f"[{fmt_num(row['pooled_ci_low'])}, {fmt_num(row['pooled_ci_high'])}] ({seeds}, n = "
             f"{int(row['n_items']):,} items); mean Δℓ contested {fmt_num(runs['mean_delta_contested'].mean(), signed=True)}"
             f" vs clean {fmt_num(runs['mean_delta_clean'].mean(), signed=True)} nats; "
             f"{runs['share_unlearned_contested'].mean():.0%} of contested vs "
             f"{runs['share_unlearned_clean'].mean():.0%} of clean items un-learnt (Δℓ > 0)."
         )
-    for row in analysis.paired.to_dict("records"):
+    paired = analysis.paired
+    with_lr = {"lr_lora", "lr_full"} <= set(paired.columns) and (varies(paired["lr_lora"]) or varies(paired["lr_full"]))
+    for row in paired.to_dict("records"):
+        lrs = f" (lr {value_text('lr', row['lr_lora'])} vs {value_text('lr', row['lr_full'])})" if with_lr else ""
         lines.append(
-            f"{row['model']} · {row['dataset']}: {method_label('lora', row['rank'])} − full FT difference in ρ "
+            f"{row['model']} · {row['dataset']}: {method_label('lora', row['rank'])} − full FT{lrs} difference in ρ "
             f"on the same {int(row['n_items']):,} items = {fmt_num(row['diff'], signed=True)} "
             f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}], bootstrap p = {row['p_value']:.2g}."
         )
@@ -56,9 +63,11 @@ def _findings(analysis: Analysis) -> list[str]:
     if not matched.empty:
         for row in matched[matched["metric"] == "delta_contested"].to_dict("records"):
             lines.append(matched_sentence(row))
-    for row in analysis.noise_tests.to_dict("records"):
+    noise = analysis.noise_tests
+    labels = condition_labels(noise, tuple(c for c in CONDITION_COLUMNS if c != "noise_rate"))
+    for row, label in zip(noise.to_dict("records"), labels, strict=True):
         lines.append(
-            f"Noise {row['noise_rate']:.0%} ({condition_label(row)}): clean-item AULC "
+            f"Noise {row['noise_rate']:.0%} ({label}): clean-item AULC "
             f"{fmt_num(row['mean_noisy'])} vs {fmt_num(row['mean_control'])} nats in the control, "
             f"one-sided Wilcoxon p = {row['p_value']:.2g}, paired d = {fmt_num(row['cohens_dz'], 2, signed=True)}."
         )
@@ -72,7 +81,8 @@ def matched_sentence(row: dict) -> str:
             return "—"
         return f"{fmt_num(v, signed=True)} [{fmt_num(lo, signed=True)}, {fmt_num(hi, signed=True)}]"
 
-    return (f"{row['model']} · {row['dataset']} · seed {row['seed']}: {method_label('lora', row['rank'])} "
+    mitigation = f" · {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
+    return (f"{row['model']} · {row['dataset']}{mitigation} · seed {row['seed']}: {method_label('lora', row['rank'])} "
             f"(lr {row['lr_lora']:g}) − full FT (lr {row['lr_full']:g}) at matched learning (L* = "
             f"{fmt_num(row['common_learning'], 2)} nats of clean-item loss drop): contested Δℓ "
             f"{ci(row['diff_at_max'], row['ci_low_at_max'], row['ci_high_at_max'])} nats at L*, "
@@ -90,12 +100,12 @@ def _figure_groups(entries: Sequence[FigureEntry]) -> list[dict]:
 
 def _runs(analysis: Analysis) -> list[dict]:
     table = analysis.runs_table.set_index("run_id")
+    labels = dict(zip(analysis.runs_table["run_id"], condition_labels(analysis.runs_table), strict=True))
     out = []
     for run_id in analysis.runs_table["run_id"]:
         run = next(r for r in analysis.runs if r.run_id == run_id)
         row = table.loc[run_id].to_dict()
-        label = condition_label(row) + (f" · noise {row['noise_rate']:.0%}" if row.get("noise_rate") else "")
-        label += f" · {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
+        label = labels[run_id]
         out.append({
             "run_id": run_id, "label": f"{label} · seed {row['seed']}", "path": str(run.path),
             "config": json.dumps(run.config, indent=2, sort_keys=True, default=str),

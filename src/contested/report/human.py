@@ -36,10 +36,11 @@ from contested.dynamics.matched import (
     run_matrices,
 )
 from contested.errors import ContestedError
+from contested.report.conditions import RUN_CONDITION_COLUMNS
 from contested.report.runs import Run
 
 #: Run columns copied onto every row of the human-fit and matched tables.
-RUN_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "mitigation", "lr")
+RUN_COLUMNS = RUN_CONDITION_COLUMNS
 #: Per-item human-fit columns merged into ``item_metrics`` (snapshot rows): JSD in √nats, KL and
 #: prediction entropy in nats, at the first and last checkpoint and their change (last − first).
 FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy")
@@ -47,8 +48,8 @@ FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy")
 #: Columns of ``human_fit`` (before the run columns).
 HUMAN_FIT_COLUMNS = ("run_id", "split", "step", "progress", *SUMMARY_COLUMNS)
 #: Columns of ``matched`` (one row per LoRA / full-FT pair × metric).
-MATCHED_COLUMNS = ("run_id_lora", "run_id_full", "model", "dataset", "rank", "seed", "noise_rate", "lr_lora",
-                   "lr_full", "metric", "n_items", "common_learning", "diff_at_max", "ci_low_at_max",
+MATCHED_COLUMNS = ("run_id_lora", "run_id_full", "model", "dataset", "rank", "seed", "noise_rate", "mitigation",
+                   "lr_lora", "lr_full", "metric", "n_items", "common_learning", "diff_at_max", "ci_low_at_max",
                    "ci_high_at_max", "diff_mean", "ci_low_mean", "ci_high_mean", "p_mean", "n_boot")
 #: Most item resamples of a matched comparison (each costs a ranking per checkpoint for ``rho_loss``).
 MATCHED_MAX_BOOT = 1000
@@ -164,7 +165,8 @@ def _matched(runs: Sequence[Run], table: pd.DataFrame, matrices: dict[str, RunMa
         ra, rb = rows[lora.run_id], rows[full.run_id]
         frames.append(res.assign(
             run_id_lora=lora.run_id, run_id_full=full.run_id, model=ra.get("model"), dataset=ra.get("dataset"),
-            rank=ra.get("rank"), seed=ra.get("seed"), noise_rate=ra.get("noise_rate"), lr_lora=ra.get("lr"),
+            rank=ra.get("rank"), seed=ra.get("seed"), noise_rate=ra.get("noise_rate"),
+            mitigation=ra.get("mitigation"), lr_lora=ra.get("lr"),
             lr_full=rb.get("lr"), n_boot=boot))
     out = _concat(frames, MATCHED_COLUMNS)
     return out[list(MATCHED_COLUMNS)]

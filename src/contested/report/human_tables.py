@@ -10,7 +10,12 @@ from __future__ import annotations
 import pandas as pd
 
 from contested.errors import ContestedError
-from contested.report.conditions import method_label, require_columns, sort_conditions
+from contested.report.conditions import (
+    condition_display,
+    require_columns,
+    sort_conditions,
+    value_text,
+)
 from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_int, fmt_num, fmt_p
 
 __all__ = ["CHAOSNLI_BASELINES", "annotator_fit_table", "decomposition_table", "matched_table"]
@@ -44,24 +49,6 @@ def _ci(values: pd.Series, low: pd.Series, high: pd.Series) -> list[str]:
     """``+0.052 [+0.021, +0.083]``; just the dash where the estimate itself is undefined."""
     return [MISSING if fmt_num(v) == MISSING else text
             for v, text in zip(values, fmt_ci(values, low, high, signed=True), strict=True)]
-
-
-def _run_display(data: pd.DataFrame) -> dict[str, list[str]]:
-    """Model, Method, Dataset, seed; lr, noise and mitigation where the runs differ in them."""
-    get = lambda col: data[col] if col in data.columns else pd.Series([None] * len(data), index=data.index)  # noqa: E731
-    cols = {
-        "Model": get("model").astype(str).tolist(),
-        "Method": [method_label(m, r) for m, r in zip(get("method"), get("rank"), strict=True)],
-        "Dataset": get("dataset").astype(str).tolist(),
-        "seed": [fmt_int(v) for v in get("seed")],
-    }
-    if "lr" in data.columns and data["lr"].nunique() > 1:  # an lr ladder: rows differ only in lr
-        cols["lr"] = [MISSING if pd.isna(v) else f"{float(v):g}" for v in data["lr"]]
-    if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any():
-        cols["noise"] = [MISSING if pd.isna(v) else f"{float(v):.0%}" for v in data["noise_rate"]]
-    if "mitigation" in data.columns and data["mitigation"].fillna("none").ne("none").any():
-        cols["mitigation"] = data["mitigation"].fillna("none").astype(str).tolist()
-    return cols
 
 
 def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
@@ -99,7 +86,7 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
                                     "mitigation", "lr", "step") if c in runs.columns],
             "n", "jsd", "kl", "accuracy", "accuracy_old", *(["n_old"] if "n_old" in runs.columns else [])]
     data = pd.concat([runs[keep], published[[c for c in keep if c in published.columns]]], ignore_index=True)
-    shown = _run_display(runs)
+    shown = condition_display(runs, seed=True)
     pub = len(published)
     display = pd.DataFrame({
         "Model": shown["Model"] + [f"{m} ({BASELINE_SOURCE})" for m in published["model"]],
@@ -155,7 +142,7 @@ def decomposition_table(decomposition: pd.DataFrame) -> ReportTable:
     data = decomposition.assign(share_unlearned=decomposition["n_unlearned"] / decomposition["n_items"],
                                 _bin=decomposition["bin"].map(order).fillna(3))
     data = sort_conditions(data, then=("seed", "lr", "run_id", "_bin")).drop(columns="_bin")
-    shown = _run_display(data)
+    shown = condition_display(data, seed=True)
     display = pd.DataFrame({
         **shown,
         "bin": data["bin"].astype(str).tolist(),
@@ -203,10 +190,11 @@ def matched_table(matched: pd.DataFrame) -> ReportTable:
     # (sort_conditions uses a column "_m" of its own)
     data = matched.assign(method="lora", _metric=matched["metric"].map(order).fillna(len(order)))
     data = sort_conditions(data, then=("seed", "lr_lora", "lr_full", "_metric")).drop(columns=["_metric", "method"])
-    shown = _run_display(data.assign(method="lora"))
+    shown = condition_display(data.assign(method="lora"), seed=True)
     display = pd.DataFrame({
         **shown,
-        "lr LoRA / full": [f"{a:g} / {b:g}" for a, b in zip(data["lr_lora"], data["lr_full"], strict=True)],
+        "lr LoRA / full": [f"{value_text('lr', a)} / {value_text('lr', b)}"
+                           for a, b in zip(data["lr_lora"], data["lr_full"], strict=True)],
         "L* (nats)": data["common_learning"].map(lambda v: fmt_num(v, 2)).tolist(),
         "metric": [MATCHED_METRIC_NAMES.get(m, m) for m in data["metric"]],
         "LoRA − full at L* [95% CI]": _ci(data["diff_at_max"], data["ci_low_at_max"], data["ci_high_at_max"]),

@@ -16,11 +16,14 @@ from scipy import stats
 from contested.errors import ContestedError
 from contested.report.conditions import (
     CONDITION_COLUMNS,
-    method_label,
+    RUN_CONDITION_COLUMNS,
+    condition_display,
     metric_rows,
     present_columns,
     require_columns,
     sort_conditions,
+    value_text,
+    varies,
 )
 from contested.report.render import (
     MISSING,
@@ -44,16 +47,19 @@ def _without_noise(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Add run-level columns (accuracy, …) that the per-run statistics lack, by ``run_id``."""
+#: Run-level columns the tables take from the runs table where the per-run statistics lack them.
+_RUN_VALUES = ("val_accuracy", "heldout_accuracy", "majority_rate", *RUN_CONDITION_COLUMNS)
+
+
+def _with_runs(run_stats: pd.DataFrame, runs: pd.DataFrame | None,
+               columns: tuple[str, ...] = _RUN_VALUES) -> pd.DataFrame:
+    """Add run-level columns (accuracy, condition, …) that the per-run statistics lack (or hold
+    only missing values of), by ``run_id``."""
     if runs is None:
         return run_stats.assign(**{c: np.nan for c in columns if c not in run_stats.columns})
     require_columns(runs, ("run_id",), "runs table")
-    add = [c for c in columns if c in runs.columns and c not in run_stats.columns]
-    return run_stats.merge(runs[["run_id", *add]], on="run_id", how="left")
-
-
-
+    add = [c for c in columns if c in runs.columns and (c not in run_stats.columns or run_stats[c].isna().all())]
+    return run_stats.drop(columns=add, errors="ignore").merge(runs[["run_id", *add]], on="run_id", how="left")
 
 
 def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
@@ -66,20 +72,12 @@ def _by_condition(rows: pd.DataFrame, values: list[str]) -> pd.DataFrame:
     return sort_conditions(out.reset_index())
 
 
-def _condition_display(df: pd.DataFrame) -> dict[str, pd.Series]:
-    cols = {}
-    for col in ("model", "dataset"):
-        if col in df.columns:
-            cols[col.capitalize()] = df[col].astype(str)
-    if "method" in df.columns:
-        rank = df["rank"] if "rank" in df.columns else pd.Series([None] * len(df), index=df.index)
-        cols["Method"] = pd.Series([method_label(m, r) for m, r in zip(df["method"], rank, strict=True)],
-                                   index=df.index)
-    return {k: cols[k] for k in ("Model", "Method", "Dataset") if k in cols}
-
-
 def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metric: str = "aulc") -> ReportTable:
-    """Table 1: ρ(H, metric) mean ± std over seeds by model × method × dataset, with accuracy.
+    """Table 1: ρ(H, metric) mean ± std over seeds per condition, with accuracy.
+
+    A condition is every column of :data:`~contested.report.conditions.CONDITION_COLUMNS` (runs that
+    differ in learning rate or mitigation are two conditions, not two seeds of one); the learning
+    rate and mitigation are shown where the conditions differ in them.
 
     Parameters
     ----------
@@ -97,8 +95,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         One row per condition; noise-injection runs (``noise_rate`` > 0) are left out.
     """
     require_columns(run_stats, ("run_id", "rho", "n"), "per-run statistics")
-    rows = _without_noise(_with_runs(metric_rows(run_stats, metric, "Table 1"), runs,
-                                     ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate")))
+    rows = _without_noise(_with_runs(metric_rows(run_stats, metric, "Table 1"), runs))
     keys = present_columns(rows, CONDITION_COLUMNS)
     # ρ mean ± std and the Fisher-z pooled ρ come from the statistics layer; accuracy is added here.
     pooled = seed_aggregate(rows, by=keys)
@@ -107,7 +104,7 @@ def rho_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         pooled[key] = pooled[key].astype(acc[key].dtype)
     data = sort_conditions(pooled.merge(acc, on=keys, how="left"))
     display = pd.DataFrame({
-        **_condition_display(data),
+        **condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
         f"ρ(H, {metric_name(metric)})": [fmt_mean_std(m, s) for m, s in zip(data["rho_mean"], data["rho_std"], strict=True)],
         "pooled ρ [95% CI]": fmt_ci(data["rho_pooled"], data["pooled_ci_low"], data["pooled_ci_high"]),
@@ -155,7 +152,7 @@ def unlearning_table(run_stats: pd.DataFrame) -> ReportTable:
         return [fmt_mean_std(m, s, signed=signed) for m, s in zip(data[f"{v}_mean"], data[f"{v}_std"], strict=True)]
 
     display = pd.DataFrame({
-        **_condition_display(data),
+        **condition_display(data),
         "Seeds": data["n_seeds"].astype(str),
         "Δℓ clean": pair("mean_delta_clean"),
         "Δℓ ambiguous": pair("mean_delta_ambiguous"),
@@ -174,7 +171,8 @@ def unlearning_table(run_stats: pd.DataFrame) -> ReportTable:
 
 
 def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
-    """Table 3: the rank sweep: ρ per LoRA rank and Spearman(rank, ρ), per model × dataset.
+    """Table 3: the rank sweep: ρ per LoRA rank and Spearman(rank, ρ), per model × dataset (× learning
+    rate and mitigation where the LoRA runs differ in them).
 
     Spearman(rank, ρ) is computed over every LoRA run of the model (all seeds), so with one seed
     per rank it is the study's statistic and with several it uses the replicates too.
@@ -197,14 +195,15 @@ def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
     if lora.empty:
         raise ContestedError("Table 3: no LoRA runs with a rank among the runs")
     lora["rank"] = lora["rank"].astype(int)
-    keys = [c for c in ("model", "dataset") if c in lora.columns]
+    # One row per condition but the rank: runs at another learning rate or mitigation are another row.
+    keys = present_columns(lora, tuple(c for c in CONDITION_COLUMNS if c not in ("method", "rank")))
     records, shown = [], []
-    for key, sub in lora.groupby(keys, sort=True) if keys else [((), lora)]:
+    for key, sub in lora.groupby(keys, sort=True, dropna=False) if keys else [((), lora)]:
         key = key if isinstance(key, tuple) else (key,)
         means = sub.groupby("rank")["rho"].agg(["mean", "std"])
         test = stats.spearmanr(sub["rank"], sub["rho"]) if sub["rank"].nunique() > 1 else None
         rec = dict(zip(keys, key, strict=True))
-        disp = {k.capitalize(): str(v) for k, v in rec.items()}
+        disp = {}
         for r, (m, s) in means.iterrows():
             rec[f"rho_r{r}"] = m
             disp[f"r={r}"] = fmt_mean_std(m, s)
@@ -214,9 +213,9 @@ def rank_table(run_stats: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
         records.append(rec)
         shown.append(disp)
     data = pd.DataFrame(records)
-    display = pd.DataFrame(shown).fillna(MISSING)
-    rank_cols = sorted((c for c in display.columns if c.startswith("r=")), key=lambda c: int(c[2:]))
-    display = display[[c for c in display.columns if not c.startswith("r=")] + rank_cols]
+    ranks = pd.DataFrame(shown).fillna(MISSING)
+    ranks = ranks[sorted(ranks.columns, key=lambda c: int(c[2:]))]
+    display = pd.concat([pd.DataFrame(condition_display(data)), ranks], axis=1)
     display["Spearman(rank, ρ)"] = data["spearman_rank_rho"].map(lambda v: fmt_num(v, 2, signed=True))
     display["p"] = data["spearman_p"].map(fmt_p)
     data = data[[*keys, *sorted((c for c in data.columns if c.startswith("rho_r")), key=lambda c: int(c[5:])),
@@ -257,8 +256,8 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     data = noise_tests[list(NOISE_COLUMNS)].copy()
     if run_stats is not None and "noise_rate" in run_stats.columns:
         rows = metric_rows(run_stats, metric, "noise table")
-        # Controls are the rate-0 runs of the conditions that have noisy runs, not every run.
-        keys = present_columns(rows, CONDITION_COLUMNS)
+        # Controls are the rate-0 runs of the conditions (but the rate) that have noisy runs, not every run.
+        keys = present_columns(rows, tuple(c for c in CONDITION_COLUMNS if c != "noise_rate"))
         noisy = rows.loc[rows["noise_rate"].fillna(0) > 0, keys].drop_duplicates()
         if keys and not noisy.empty:
             rows = rows.merge(noisy, on=keys, how="inner")
@@ -295,21 +294,17 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
         One row per run (``run_stats`` order), what ``contested analyze`` prints.
     """
     require_columns(run_stats, ("run_id", "rho"), "per-run statistics")
-    rows = _with_runs(metric_rows(run_stats, metric, "key table"), runs,
-                      ("val_accuracy", "heldout_accuracy", "majority_rate", "noise_rate"))
+    rows = _with_runs(metric_rows(run_stats, metric, "key table"), runs)
     rows = rows.assign(**{c: np.nan for c in ("ci_low", "ci_high", "p_value", "partial_rho",
                                               "mean_delta_clean", "mean_delta_contested", "seed", "n")
                           if c not in rows.columns})
-    keep = ["run_id", *present_columns(rows, (*CONDITION_COLUMNS, "seed", "noise_rate")), "n", "rho",
+    keep = ["run_id", *present_columns(rows, RUN_CONDITION_COLUMNS), "n", "rho",
             "ci_low", "ci_high", "p_value", "partial_rho", "mean_delta_clean", "mean_delta_contested",
             "val_accuracy", "majority_rate", "heldout_accuracy"]
     data = rows[keep].reset_index(drop=True)
     display = pd.DataFrame({
         "run": data["run_id"].astype(str),
-        **_condition_display(data),
-        "seed": data["seed"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
-        **({"noise": data["noise_rate"].map(lambda v: f"{float(v):.0%}")}
-           if "noise_rate" in data.columns and data["noise_rate"].fillna(0).gt(0).any() else {}),
+        **condition_display(data, seed=True),
         "n": data["n"].map(fmt_int),
         "ρ [95% CI]": fmt_ci(data["rho"], data["ci_low"], data["ci_high"]),
         "p": data["p_value"].map(fmt_p),
@@ -330,9 +325,11 @@ def key_table(run_stats: pd.DataFrame, runs: pd.DataFrame | None = None, *, metr
     )
 
 
-#: Columns of the paired LoRA − full FT comparison (:func:`contested.stats.paired_rho_difference`).
+#: Columns of the paired LoRA − full FT comparison (:func:`contested.stats.paired_rho_difference`);
+#: ``lr_lora`` and ``lr_full`` (each arm's learning rate) are optional.
 PAIRED_COLUMNS = ("model", "dataset", "rank", "n_items", "n_runs_a", "n_runs_b", "rho_a", "rho_b", "diff",
                   "ci_low", "ci_high", "p_value")
+PAIRED_LR_COLUMNS = ("lr_lora", "lr_full")
 
 
 def paired_table(paired: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
@@ -341,19 +338,27 @@ def paired_table(paired: pd.DataFrame, *, metric: str = "aulc") -> ReportTable:
     Parameters
     ----------
     paired
-        One row per model × dataset × LoRA rank with :data:`PAIRED_COLUMNS`: ρ of the LoRA runs
-        (``rho_a``) and of the full-FT runs (``rho_b``) on the items both tracked, their difference
-        with its item-bootstrap 95% CI and two-sided bootstrap p.
+        One row per model × dataset × LoRA rank (× the two arms' learning rates ``lr_lora``,
+        ``lr_full`` where given) with :data:`PAIRED_COLUMNS`: ρ of the LoRA runs (``rho_a``) and of
+        the full-FT runs (``rho_b``) on the items both tracked, their difference with its
+        item-bootstrap 95% CI and two-sided bootstrap p.
 
     Returns
     -------
     ReportTable
-        One row per comparison, in condition order.
+        One row per comparison, in condition order; the learning rates are shown where the rows
+        differ in them.
     """
     require_columns(paired, PAIRED_COLUMNS, "paired LoRA − full comparison")
-    data = sort_conditions(paired[list(PAIRED_COLUMNS)].assign(method="lora"))
+    lrs = [c for c in PAIRED_LR_COLUMNS if c in paired.columns]
+    data = sort_conditions(paired[[*PAIRED_COLUMNS[:3], *lrs, *PAIRED_COLUMNS[3:]]].assign(method="lora"),
+                           then=tuple(lrs))
+    shown_lr = len(lrs) == 2 and (varies(data["lr_lora"]) or varies(data["lr_full"]))
     display = pd.DataFrame({
-        **_condition_display(data),
+        **condition_display(data),
+        **({"lr LoRA / full": [f"{value_text('lr', a)} / {value_text('lr', b)}"
+                               for a, b in zip(data["lr_lora"], data["lr_full"], strict=True)]}
+           if shown_lr else {}),
         "items": data["n_items"].map(fmt_int),
         "seeds (LoRA / full)": [f"{int(a)} / {int(b)}" for a, b in zip(data["n_runs_a"], data["n_runs_b"], strict=True)],
         "ρ LoRA": data["rho_a"].map(fmt_num),

@@ -60,6 +60,7 @@ from contested.stats.run import (
     CONDITION_COLUMNS,
     DEFAULT_COVARIATES,
     R2_BASE,
+    RUN_CONDITION_COLUMNS,
     RUN_STAT_COLUMNS,
     run_statistics,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "DEFAULT_COVARIATES",
     "FIELLER",
     "R2_BASE",
+    "RUN_CONDITION_COLUMNS",
     "RUN_STAT_COLUMNS",
     "PartialResult",
     "PooledRho",

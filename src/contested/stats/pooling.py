@@ -99,8 +99,8 @@ def seed_aggregate(
     run_stats
         Per-run statistics (:func:`contested.stats.run_statistics`).
     by
-        Condition columns; default: those of ``model, method, rank, dataset`` present, plus
-        ``measurement`` and ``metric``. Missing values (e.g. no rank for full FT) form their
+        Condition columns; default: those of :data:`~contested.stats.run.CONDITION_COLUMNS`
+        present, plus ``measurement`` and ``metric``. Missing values (e.g. no rank for full FT) form their
         own group.
     confidence
         Coverage of the pooled interval.
@@ -116,7 +116,7 @@ def seed_aggregate(
     require(run_stats, ["rho", "n"], where="per-run statistics")
     if by is None:
         by = [
-            c for c in (*CONDITION_COLUMNS[:-1], "measurement", "metric") if c in run_stats.columns
+            c for c in (*CONDITION_COLUMNS, "measurement", "metric") if c in run_stats.columns
         ]
     by = list(by)
     rows = []

@@ -22,8 +22,13 @@ from contested.stats.summaries import BINS, incremental_r2, unlearning_summary
 DEFAULT_COVARIATES = ("premise_len", "hypothesis_len", "total_len")
 #: Base predictors of the hierarchical regression (entropy is added on top of them).
 R2_BASE = ("confidence", "variability")
-#: The run's condition columns, carried into every per-run row.
-CONDITION_COLUMNS = ("model", "method", "rank", "dataset", "seed")
+#: The run columns carried into every per-run row: its condition and its seed. One definition for every
+#: layer (the report's tables, figures and seed aggregates use it), so runs that differ in any of these are
+#: never pooled as if they were seeds of one condition; the names are those of
+#: :func:`contested.rundir.conditions`.
+RUN_CONDITION_COLUMNS = ("model", "method", "rank", "dataset", "seed", "noise_rate", "mitigation", "lr")
+#: What defines a condition: everything about a run but its seed (seeds are replicates of a condition).
+CONDITION_COLUMNS = tuple(c for c in RUN_CONDITION_COLUMNS if c != "seed")
 #: Per-run statistics columns, in contract order; ``measurement`` and ``n_boot`` follow them.
 RUN_STAT_COLUMNS = (
     "run_id",
@@ -81,8 +86,8 @@ def run_statistics(
     confidence
         Coverage of the bootstrap interval.
     conditions
-        Optional table ``run_id, model, method, rank, dataset, seed``; otherwise those columns
-        are taken from ``item_metrics_df`` when present, else left missing.
+        Optional table ``run_id`` + :data:`RUN_CONDITION_COLUMNS`; otherwise those columns are
+        taken from ``item_metrics_df`` when present, else left missing.
     chunk
         Resamples per vectorised pass.
 
@@ -90,7 +95,7 @@ def run_statistics(
     -------
     pandas.DataFrame
         One row per run × measurement × metric: :data:`RUN_STAT_COLUMNS`, then ``measurement``,
-        ``n_boot``, then :data:`CONDITION_COLUMNS`. ρ and τ are unitless; Δℓ means in nats.
+        ``n_boot``, then :data:`RUN_CONDITION_COLUMNS`. ρ and τ are unitless; Δℓ means in nats.
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
     covariates = list(covariates)
@@ -147,7 +152,7 @@ def run_statistics(
     out = pd.DataFrame(rows)
     out = _attach_conditions(out, item_metrics_df, conditions)
     extra = ["measurement"] if "measurement" in out.columns else []
-    return out[[*RUN_STAT_COLUMNS, *extra, "n_boot", *CONDITION_COLUMNS]]
+    return out[[*RUN_STAT_COLUMNS, *extra, "n_boot", *RUN_CONDITION_COLUMNS]]
 
 
 def _bootstrap_cis(
@@ -179,16 +184,16 @@ def _attach_conditions(
 ) -> pd.DataFrame:
     if conditions is not None:
         require(conditions, ["run_id"], where="conditions table")
-        cols = [c for c in CONDITION_COLUMNS if c in conditions.columns]
+        cols = [c for c in RUN_CONDITION_COLUMNS if c in conditions.columns]
         out = out.merge(
             conditions[["run_id", *cols]].drop_duplicates("run_id"), on="run_id", how="left"
         )
     else:
-        cols = [c for c in CONDITION_COLUMNS if c in metrics.columns]
+        cols = [c for c in RUN_CONDITION_COLUMNS if c in metrics.columns]
         if cols:
             first = metrics.groupby("run_id", sort=False)[cols].first().reset_index()
             out = out.merge(first, on="run_id", how="left")
-    for col in CONDITION_COLUMNS:
+    for col in RUN_CONDITION_COLUMNS:
         if col not in out.columns:
             out[col] = pd.NA
     return out
