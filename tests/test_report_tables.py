@@ -215,3 +215,13 @@ def test_rank_and_paired_tables_split_by_learning_rate():
     })
     assert paired_table(paired).display["lr LoRA / full"].tolist() == ["0.0002 / 0.0001", "0.002 / 0.0001"]
     assert "lr LoRA / full" not in paired_table(paired.iloc[:1]).display.columns
+
+
+def test_one_ci_format_for_tables_sentences_and_the_terminal():
+    from contested.report.render import ci_text, fmt_ci
+
+    assert ci_text(0.05, 0.01, 0.09, signed=True) == "+0.050 [+0.010, +0.090]"
+    assert ci_text(0.1234, 0.05, 0.2, ci_digits=2) == "0.123 [0.05, 0.20]"
+    assert ci_text(0.1, np.nan, np.nan) == "0.100 [—, —]"  # an estimate without a bootstrap interval
+    assert ci_text(np.nan, 0.0, 0.1) == "—"  # no estimate: no interval either
+    assert fmt_ci(pd.Series([0.2, np.nan]), pd.Series([0.1, 0.0]), pd.Series([0.3, 0.1])) == ["0.200 [0.100, 0.300]", "—"]

@@ -45,8 +45,9 @@ def _analyze(paths: list[Path], *, metric: str, n_boot: int, seed: int):
 
 
 def _print_key_table(analysis) -> None:
-    import pandas as pd
     from rich import box
+
+    from contested.report.render import ci_text
 
     table = analysis.tables[0]
     disp, data = table.display, table.data
@@ -62,7 +63,7 @@ def _print_key_table(analysis) -> None:
     cols |= {"Method": method, "seed": disp["seed"]}
     cols |= {
         "n": disp["n"],
-        "ρ [95% CI]": [f"{r:.3f} [{lo:.2f}, {hi:.2f}]" if pd.notna(lo) else f"{r:.3f}"
+        "ρ [95% CI]": [ci_text(r, lo, hi, ci_digits=2)
                        for r, lo, hi in zip(data["rho"], data["ci_low"], data["ci_high"], strict=True)],
         "p": disp["p"], "Δℓ\nclean": disp["Δℓ clean"], "Δℓ\ncont.": disp["Δℓ contested"],
         "val\nacc": disp["val. acc."],

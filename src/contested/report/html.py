@@ -27,7 +27,7 @@ from contested.report.conditions import (
     varies,
 )
 from contested.report.figureset import FigureEntry, make_figures
-from contested.report.render import fmt_num
+from contested.report.render import ci_text, fmt_num
 from contested.report.template import TEMPLATE
 
 DEFAULT_TITLE = "Annotation entropy and learning dynamics"
@@ -43,8 +43,8 @@ def _findings(analysis: Analysis) -> list[str]:
         runs = snap[matches(snap, {c: row[c] for c in CONDITION_COLUMNS if c in row})]
         seeds = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] > 1 else ''}"
         lines.append(
-            f"{label}: ρ(H, AULC) = {fmt_num(row['rho_pooled'])} "
-            f"[{fmt_num(row['pooled_ci_low'])}, {fmt_num(row['pooled_ci_high'])}] ({seeds}, n = "
+            f"{label}: ρ(H, AULC) = {ci_text(row['rho_pooled'], row['pooled_ci_low'], row['pooled_ci_high'])} "
+            f"({seeds}, n = "
             f"{int(row['n_items']):,} items); mean Δℓ contested {fmt_num(runs['mean_delta_contested'].mean(), signed=True)}"
             f" vs clean {fmt_num(runs['mean_delta_clean'].mean(), signed=True)} nats; "
             f"{runs['share_unlearned_contested'].mean():.0%} of contested vs "
@@ -56,8 +56,8 @@ def _findings(analysis: Analysis) -> list[str]:
         lrs = f" (lr {value_text('lr', row['lr_lora'])} vs {value_text('lr', row['lr_full'])})" if with_lr else ""
         lines.append(
             f"{row['model']} · {row['dataset']}: {method_label('lora', row['rank'])} − full FT{lrs} difference in ρ "
-            f"on the same {int(row['n_items']):,} items = {fmt_num(row['diff'], signed=True)} "
-            f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}], bootstrap p = {row['p_value']:.2g}."
+            f"on the same {int(row['n_items']):,} items = {ci_text(row['diff'], row['ci_low'], row['ci_high'], signed=True)}, "
+            f"bootstrap p = {row['p_value']:.2g}."
         )
     matched = analysis.matched
     if not matched.empty:
@@ -76,17 +76,12 @@ def _findings(analysis: Analysis) -> list[str]:
 
 def matched_sentence(row: dict) -> str:
     """One line for a matched-learning comparison of the contested items' mean Δℓ (a ``matched`` row)."""
-    def ci(v: object, lo: object, hi: object) -> str:
-        if fmt_num(v) == "—":
-            return "—"
-        return f"{fmt_num(v, signed=True)} [{fmt_num(lo, signed=True)}, {fmt_num(hi, signed=True)}]"
-
     mitigation = f" · {row['mitigation']}" if row.get("mitigation") not in (None, "none") else ""
     return (f"{row['model']} · {row['dataset']}{mitigation} · seed {row['seed']}: {method_label('lora', row['rank'])} "
             f"(lr {row['lr_lora']:g}) − full FT (lr {row['lr_full']:g}) at matched learning (L* = "
             f"{fmt_num(row['common_learning'], 2)} nats of clean-item loss drop): contested Δℓ "
-            f"{ci(row['diff_at_max'], row['ci_low_at_max'], row['ci_high_at_max'])} nats at L*, "
-            f"{ci(row['diff_mean'], row['ci_low_mean'], row['ci_high_mean'])} averaged over [0, L*].")
+            f"{ci_text(row['diff_at_max'], row['ci_low_at_max'], row['ci_high_at_max'], signed=True)} nats at L*, "
+            f"{ci_text(row['diff_mean'], row['ci_low_mean'], row['ci_high_mean'], signed=True)} averaged over [0, L*].")
 
 
 def _figure_groups(entries: Sequence[FigureEntry]) -> list[dict]:

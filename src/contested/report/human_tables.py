@@ -45,12 +45,6 @@ MATCHED_METRIC_NAMES = {
 }
 
 
-def _ci(values: pd.Series, low: pd.Series, high: pd.Series) -> list[str]:
-    """``+0.052 [+0.021, +0.083]``; just the dash where the estimate itself is undefined."""
-    return [MISSING if fmt_num(v) == MISSING else text
-            for v, text in zip(values, fmt_ci(values, low, high, signed=True), strict=True)]
-
-
 def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
                         baselines: pd.DataFrame | None = None) -> ReportTable:
     """Fit to the annotators at each run's final checkpoint, beside ChaosNLI's published models.
@@ -197,8 +191,9 @@ def matched_table(matched: pd.DataFrame) -> ReportTable:
                            for a, b in zip(data["lr_lora"], data["lr_full"], strict=True)],
         "L* (nats)": data["common_learning"].map(lambda v: fmt_num(v, 2)).tolist(),
         "metric": [MATCHED_METRIC_NAMES.get(m, m) for m in data["metric"]],
-        "LoRA − full at L* [95% CI]": _ci(data["diff_at_max"], data["ci_low_at_max"], data["ci_high_at_max"]),
-        "mean over [0, L*] [95% CI]": _ci(data["diff_mean"], data["ci_low_mean"], data["ci_high_mean"]),
+        "LoRA − full at L* [95% CI]": fmt_ci(data["diff_at_max"], data["ci_low_at_max"], data["ci_high_at_max"],
+                                             signed=True),
+        "mean over [0, L*] [95% CI]": fmt_ci(data["diff_mean"], data["ci_low_mean"], data["ci_high_mean"], signed=True),
         "p (mean)": data["p_mean"].map(fmt_p).tolist(),
     })
     return ReportTable(

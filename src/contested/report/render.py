@@ -46,10 +46,24 @@ def fmt_mean_std(mean: object, std: object, digits: int = 3, *, signed: bool = F
     return f"{text} ± {float(std):.{digits}f}"  # type: ignore[arg-type]
 
 
+def ci_text(value: object, low: object, high: object, *, signed: bool = False, digits: int = 3,
+            ci_digits: int | None = None) -> str:
+    """``value [low, high]``: an estimate with its confidence interval (the report's one CI format).
+
+    Just the dash where the estimate itself is undefined; a dash in the brackets where only its
+    interval is (e.g. no bootstrap). ``ci_digits`` (default ``digits``) shortens the bounds, e.g.
+    for a terminal.
+    """
+    if fmt_num(value) == MISSING:
+        return MISSING
+    d = digits if ci_digits is None else ci_digits
+    return (f"{fmt_num(value, digits, signed=signed)} "
+            f"[{fmt_num(low, d, signed=signed)}, {fmt_num(high, d, signed=signed)}]")
+
+
 def fmt_ci(values: pd.Series, low: pd.Series, high: pd.Series, *, signed: bool = False) -> list[str]:
-    """``value [low, high]`` per row: an estimate with its confidence interval."""
-    return [f"{fmt_num(v, signed=signed)} [{fmt_num(lo, signed=signed)}, {fmt_num(hi, signed=signed)}]"
-            for v, lo, hi in zip(values, low, high, strict=True)]
+    """:func:`ci_text` per row."""
+    return [ci_text(v, lo, hi, signed=signed) for v, lo, hi in zip(values, low, high, strict=True)]
 
 
 def fmt_p(value: object) -> str:
