@@ -86,7 +86,7 @@ def test_runs_on_different_items_are_refused(items):
 
 
 def test_bootstrap_spearman_equals_scipy_on_the_expanded_resample():
-    from contested.dynamics.matched import _weighted_spearman
+    from contested.dynamics.matched import RunMatrices
 
     rng = np.random.default_rng(0)
     x = np.round(rng.random(200) * 5) / 5  # entropies tie, as ChaosNLI's do
@@ -94,7 +94,8 @@ def test_bootstrap_spearman_equals_scipy_on_the_expanded_resample():
     y[:10, 1] = 0.5  # ties in the losses too
     idx = rng.integers(0, 200, (20, 200))
     counts = np.stack([np.bincount(row, minlength=200) for row in idx])
-    got = _weighted_spearman(x, y, counts)
+    run = RunMatrices("r", np.arange(200), x, np.full(200, "clean"), np.arange(3.0), y, None)
+    got = curves(run, counts, metrics=("rho_loss",))["rho_loss"]
     for b in range(20):
         for t in range(3):
             assert got[b, t] == pytest.approx(spearmanr(x[idx[b]], y[idx[b], t])[0], abs=1e-12)

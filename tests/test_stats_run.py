@@ -242,3 +242,22 @@ def test_item_table_without_training_label_falls_back_explicitly():
         rho_by_label(m)
     by_used = rho_by_label(m, label="label_used")
     assert by_used.n.sum() == 120 and set(by_used.training_label) <= {0, 1, 2}
+
+
+def test_spearman_of_counts_is_the_bootstrap_engine_and_scipy_on_any_expanded_sample():
+    from contested.stats.bootstrap import bootstrap_indices, resample_counts, spearman_of_counts
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.random(60) * 4) / 4  # ties in x
+    ys = np.vstack([rng.random(60), np.round(rng.random(60) * 3)])  # one y without ties, one with
+    idx = next(bootstrap_indices(60, n_boot=50, seed=3, chunk=50))
+    np.testing.assert_array_equal(spearman_of_counts(x, ys, resample_counts(idx, 60)),
+                                  bootstrap_spearman(x, ys, n_boot=50, seed=3))
+    counts = rng.integers(0, 3, (5, 60))  # rows of any total, not only n
+    got = spearman_of_counts(x, ys, counts)
+    for b, c in enumerate(counts):
+        expanded = np.repeat(np.arange(60), c)
+        for j, y in enumerate(ys):
+            assert got[j, b] == pytest.approx(stats.spearmanr(x[expanded], y[expanded])[0], abs=1e-12)
+    with pytest.raises(ContestedError, match="whole numbers"):
+        spearman_of_counts(x, ys, np.full((1, 60), 0.5))

@@ -16,7 +16,7 @@ run's un-learning is read at its last checkpoint whose learning lies within ℓ 
 stood when it left that level; late un-learning while learning has plateaued counts at the
 plateau's level). The difference is reported at ``L*`` and averaged over the range, with a percentile CI
 from an item bootstrap that resamples the same items in both runs.
-Pure numpy/scipy/pandas.
+Pure numpy/scipy/pandas; the ranking behind ``rho_loss`` is :func:`contested.stats.bootstrap.spearman_of_counts`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ import numpy as np
 import pandas as pd
 
 from contested.errors import ContestedError
+from contested.stats.bootstrap import (
+    bootstrap_indices,
+    percentile_ci,
+    resample_counts,
+    spearman_of_counts,
+)
 
 #: Un-learning coordinates computed at every checkpoint (see the module docstring).
 UNLEARNING_METRICS = ("delta_contested", "share_above", "share_away", "rho_loss")
@@ -147,45 +153,8 @@ def curves(run: RunMatrices, counts: np.ndarray | None = None, *,
     if "share_away" in metrics:
         out["share_away"] = (mean_over(contested, (run.jsd > run.jsd[:, :1]).astype(float)) if run.jsd is not None
                              else np.full_like(out["learning"], np.nan))
-    if "rho_loss" in metrics:
-        out["rho_loss"] = _weighted_spearman(run.entropy, run.loss, counts)
-    return out
-
-
-def _weighted_midranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Midranks of ``values`` in each resample where item i appears ``counts[:, i]`` times, (B, n).
-
-    Equal to ranking the expanded sample (ties, including an item's own copies, share their mean
-    rank) without expanding it: one sort of the values, then cumulative counts per resample.
-    """
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    group_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
-    per_group = np.add.reduceat(counts[:, order], starts, axis=1)  # (B, groups)
-    below = np.cumsum(per_group, axis=1) - per_group
-    ranks = np.empty_like(counts, dtype=float)
-    ranks[:, order] = (below + (per_group + 1) / 2)[:, group_of]
-    return ranks
-
-
-def _weighted_spearman(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Spearman ρ(x, y[:, t]) of each resample (items repeated ``counts`` times), (B, T).
-
-    Exactly the Spearman correlation of the expanded resample: the Pearson correlation of its
-    midranks, weighted by the counts.
-    """
-    weights = counts.astype(float)
-    total = weights.sum(axis=1, keepdims=True)
-    rx = _weighted_midranks(x, weights)
-    rx = rx - (weights * rx).sum(axis=1, keepdims=True) / total
-    sxx = (weights * rx * rx).sum(axis=1)
-    out = np.empty((counts.shape[0], y.shape[1]))
-    for t in range(y.shape[1]):
-        ry = _weighted_midranks(y[:, t], weights)
-        ry = ry - (weights * ry).sum(axis=1, keepdims=True) / total
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, t] = (weights * rx * ry).sum(axis=1) / np.sqrt(sxx * (weights * ry * ry).sum(axis=1))
+    if "rho_loss" in metrics:  # exact Spearman of each expanded resample, every checkpoint at once
+        out["rho_loss"] = spearman_of_counts(run.entropy, run.loss.T, counts).T
     return out
 
 
@@ -310,8 +279,6 @@ def compare_runs(a: RunMatrices, b: RunMatrices, *, metrics: Sequence[str] = UNL
     if not np.array_equal(a.item_id, b.item_id):
         raise ContestedError(f"matched comparison: runs {a.run_id} and {b.run_id} track different items; "
                              "compare runs of the same data config")
-    from contested.stats.bootstrap import bootstrap_indices, percentile_ci, resample_counts
-
     n = len(a.item_id)
     observed = matched_frame(curves(a, metrics=metrics), curves(b, metrics=metrics), metrics)
     boot: dict[str, dict[str, np.ndarray]] = {}

@@ -99,8 +99,9 @@ class _Ranker:
         self.hi = ends[group]  # one past its last
         self.has_ties = bool(len(starts) < len(values))
 
-    def centred_ranks(self, counts_sorted: np.ndarray, mid: float) -> np.ndarray:
-        """Average within-resample ranks minus ``mid``, (B, n) in this variable's sorted order.
+    def centred_ranks(self, counts_sorted: np.ndarray, mid: np.ndarray) -> np.ndarray:
+        """Average within-resample ranks minus ``mid`` ((B, 1): each resample's mean rank), (B, n) in
+        this variable's sorted order.
 
         ``counts_sorted`` are the resample counts in this variable's sorted order; entries of
         items not drawn are meaningless but carry zero weight.
@@ -139,44 +140,97 @@ def bootstrap_spearman(
     numpy.ndarray
         (m, n_boot) float64 bootstrap distribution (NaN for a resample where x or y is constant).
     """
-    x = np.asarray(x, dtype=float)
-    ys = np.atleast_2d(np.asarray(ys, dtype=float))
-    n = x.shape[0]
-    if ys.shape[1] != n:
-        raise ContestedError(f"bootstrap_spearman: x has {n} items but y has {ys.shape[1]}")
-    if np.isnan(x).any() or np.isnan(ys).any():
-        raise ContestedError("bootstrap_spearman: NaN in the input; drop incomplete items first")
-    rank_x = _Ranker(x)
-    x_position = np.empty(n, dtype=np.int64)
-    x_position[rank_x.order] = np.arange(n)
-    rank_ys = []
-    for y in ys:
-        ranker = _Ranker(y)
-        if ranker.has_ties:
-            position = np.empty(n, dtype=np.int64)
-            position[ranker.order] = np.arange(n)
-            # Where each x-sorted item sits in y's sorted order: y's ranks are read in x's order.
-            rank_ys.append((ranker, position[rank_x.order]))
-        else:
-            # Where each y-sorted item sits in x's sorted order: x's weighted ranks in y's order.
-            rank_ys.append((ranker, x_position[ranker.order]))
-    mid = (n + 1) / 2  # the mean rank of any sample of size n
-    out = np.empty((ys.shape[0], n_boot))
+    ranks = _Ranks(x, ys)
+    out = np.empty((ranks.m, n_boot))
     start = 0
-    for idx in bootstrap_indices(n, n_boot=n_boot, seed=seed, chunk=chunk):
-        counts = resample_counts(idx, n)
-        cx = np.take(counts, rank_x.order, axis=1)
-        dx = rank_x.centred_ranks(cx, mid)
+    for idx in bootstrap_indices(ranks.n, n_boot=n_boot, seed=seed, chunk=chunk):
+        stop = start + idx.shape[0]
+        out[:, start:stop] = ranks.rho(resample_counts(idx, ranks.n))
+        start = stop
+    return out
+
+
+def spearman_of_counts(x: np.ndarray, ys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Spearman ρ(x, y) of each resample given by its item counts, for several y at once.
+
+    Exactly ``scipy.stats.spearmanr`` of the expanded resample (item i repeated ``counts[b, i]``
+    times; repeated items are ties), without expanding it: the engine of
+    :func:`bootstrap_spearman`, for callers that draw (or weight) the items themselves, e.g. the
+    matched-learning comparison's ρ(entropy, loss) at every checkpoint.
+
+    Parameters
+    ----------
+    x
+        (n,) values shared by all y; no NaN.
+    ys
+        (m, n) or (n,) values; no NaN.
+    counts
+        (B, n) non-negative whole numbers: how often each item is in each resample (a row may
+        sum to any total; all ones is the observed sample).
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, B) float64 (NaN where a resample's x or y is constant).
+    """
+    ranks = _Ranks(x, ys)
+    counts = np.atleast_2d(np.asarray(counts))
+    if counts.shape[1:] != (ranks.n,):
+        raise ContestedError(
+            f"spearman_of_counts: counts have shape {counts.shape}, need (B, {ranks.n})"
+        )
+    whole = counts.astype(np.int32)
+    if (whole != counts).any() or (whole < 0).any():
+        raise ContestedError("spearman_of_counts: counts must be non-negative whole numbers")
+    return ranks.rho(whole)
+
+
+class _Ranks:
+    """x and the ys, sorted and tie-grouped once, to give ρ of any batch of resample counts."""
+
+    def __init__(self, x: np.ndarray, ys: np.ndarray):
+        x = np.asarray(x, dtype=float)
+        ys = np.atleast_2d(np.asarray(ys, dtype=float))
+        self.n, self.m = x.shape[0], ys.shape[0]
+        if ys.shape[1] != self.n:
+            raise ContestedError(
+                f"bootstrap_spearman: x has {self.n} items but y has {ys.shape[1]}"
+            )
+        if np.isnan(x).any() or np.isnan(ys).any():
+            raise ContestedError(
+                "bootstrap_spearman: NaN in the input; drop incomplete items first"
+            )
+        self.x = _Ranker(x)
+        x_position = np.empty(self.n, dtype=np.int64)
+        x_position[self.x.order] = np.arange(self.n)
+        self.ys = []
+        for y in ys:
+            ranker = _Ranker(y)
+            if ranker.has_ties:
+                position = np.empty(self.n, dtype=np.int64)
+                position[ranker.order] = np.arange(self.n)
+                # Where each x-sorted item sits in y's sorted order: y's ranks are read in x's order.
+                self.ys.append((ranker, position[self.x.order]))
+            else:
+                # Where each y-sorted item sits in x's sorted order: x's weighted ranks in y's order.
+                self.ys.append((ranker, x_position[ranker.order]))
+
+    def rho(self, counts: np.ndarray) -> np.ndarray:
+        """(m, B) ρ of the resamples given by ``counts`` ((B, n) int32)."""
+        total = counts.sum(axis=1, keepdims=True, dtype=np.int64)
+        mid = (total + 1) / 2  # the mean rank of a resample of that size
+        out = np.empty((self.m, counts.shape[0]))
+        cx = np.take(counts, self.x.order, axis=1)
+        dx = self.x.centred_ranks(cx, mid)
         wdx = cx * dx
         sxx = np.einsum("ij,ij->i", wdx, dx)
-        stop = start + idx.shape[0]
-        no_ties = [j for j, (ranker, _) in enumerate(rank_ys) if not ranker.has_ties]
+        no_ties = [j for j, (ranker, _) in enumerate(self.ys) if not ranker.has_ties]
         if no_ties:
-            syy, offset = _no_ties_terms(counts, cx, wdx, n=n, mid=mid)
-            sxy = _cross_no_ties(counts, wdx, [rank_ys[j] for j in no_ties]) + offset
+            syy, offset = _no_ties_terms(counts, cx, wdx, total=total[:, 0], mid=mid)
+            sxy = _cross_no_ties(counts, wdx, [self.ys[j] for j in no_ties]) + offset
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[no_ties, start:stop] = sxy / np.sqrt(sxx * syy)
-        for j, (ranker, perm) in enumerate(rank_ys):
+                out[no_ties] = sxy / np.sqrt(sxx * syy)
+        for j, (ranker, perm) in enumerate(self.ys):
             if not ranker.has_ties:
                 continue
             cy = np.take(counts, ranker.order, axis=1)
@@ -184,24 +238,24 @@ def bootstrap_spearman(
             syy = np.einsum("ij,ij->i", cy * dy, dy)
             sxy = np.einsum("ij,ij->i", wdx, np.take(dy, perm, axis=1))
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[j, start:stop] = sxy / np.sqrt(sxx * syy)
-        start = stop
-    return out
+                out[j] = sxy / np.sqrt(sxx * syy)
+        return out
 
 
 def _no_ties_terms(
-    counts: np.ndarray, cx: np.ndarray, wdx: np.ndarray, *, n: int, mid: float
+    counts: np.ndarray, cx: np.ndarray, wdx: np.ndarray, *, total: np.ndarray, mid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-resample terms shared by every y without ties, shape (B,) each.
 
     ``syy``: Σ c·(r − mid)² of a tie-free variable's within-resample ranks, which only depends
-    on the counts (tie groups = repeated items): (n³ − n − Σ(c³ − c)) / 12.
+    on the counts (tie groups = repeated items): (N³ − N − Σ(c³ − c)) / 12 = (N³ − Σc³) / 12
+    for a resample of N = Σc items.
     ``offset``: the part of Σ c·dx·dy that does not depend on y's order (see
     :func:`_cross_no_ties`): Σ wdx·((1 − c)/2 − mid), summed in x's order.
     Both are shared by every tie-free y of the chunk.
     """
     c = counts.astype(np.float64)
-    syy = (n**3 - n - np.einsum("ij,ij,ij->i", c, c, c) + n) / 12.0
+    syy = (total.astype(np.float64) ** 3 - np.einsum("ij,ij,ij->i", c, c, c)) / 12.0
     offset = np.einsum("ij,ij->i", wdx, (1.0 - cx) * 0.5 - mid)
     return syy, offset
 
