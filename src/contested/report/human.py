@@ -42,8 +42,9 @@ from contested.report.runs import Run
 #: Run columns copied onto every row of the human-fit and matched tables.
 RUN_COLUMNS = RUN_CONDITION_COLUMNS
 #: Per-item human-fit columns merged into ``item_metrics`` (snapshot rows): JSD in √nats, KL and
-#: prediction entropy in nats, at the first and last checkpoint and their change (last − first).
-FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy")
+#: prediction entropy in nats, correctness vs the majority label (1/0), at the first and last
+#: checkpoint and their change (last − first).
+FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy", "correct")
                          for part in ("initial", "final", "delta"))
 #: Columns of ``human_fit`` (before the run columns).
 HUMAN_FIT_COLUMNS = ("run_id", "split", "step", "progress", *SUMMARY_COLUMNS)
@@ -98,26 +99,25 @@ def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFr
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
 
 
-def _fit(run: Run, total_steps: object) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One run's ChaosNLI scores per split × step, per-item fit and un-learning decomposition."""
+def _fit(run: Run, total_steps: object, table: pd.DataFrame,
+         metrics: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One run's ChaosNLI scores per split × step, per-item fit and un-learning decomposition, from its
+    :func:`~contested.dynamics.human_fit_table` (and its item metrics where the caller has them)."""
     snap = _snapshots(run)
-    table = human_fit_table(snap, run.items)
     scores = summarise(table, by=["run_id", "split", "step"])
     total = pd.to_numeric(pd.Series([total_steps]), errors="coerce").iloc[0]
     scores.insert(3, "progress", scores["step"] / total if total and total > 0 else np.nan)
-    items = human_fit_items(snap, run.items)[["run_id", "item_id", *FIT_ITEM_COLUMNS]]
-    decomposition = unlearning_decomposition(snap, run.items)
-    return scores, items, decomposition
+    fit_items = human_fit_items(snap, run.items, table=table)
+    decomposition = unlearning_decomposition(snap, run.items, fit_items=fit_items, metrics=metrics)
+    return scores, fit_items[["run_id", "item_id", *FIT_ITEM_COLUMNS]], decomposition
 
 
-def _matrices(runs: Sequence[Run], notes: list[str]) -> dict[str, RunMatrices]:
-    out: dict[str, RunMatrices] = {}
-    for run in runs:
-        try:
-            out.update(run_matrices(_snapshots(run), run.items))
-        except ContestedError as exc:  # e.g. no step-0 snapshot: nothing to measure learning from
-            notes.append(f"run {run.run_id} left out of the learning curves: {exc}")
-    return out
+def _matrices(run: Run, fit_table: pd.DataFrame | None, notes: list[str]) -> dict[str, RunMatrices]:
+    try:
+        return run_matrices(_snapshots(run), run.items, fit_table=fit_table)
+    except ContestedError as exc:  # e.g. no step-0 snapshot: nothing to measure learning from
+        notes.append(f"run {run.run_id} left out of the learning curves: {exc}")
+        return {}
 
 
 def _partner_key(run: Run, row: dict) -> tuple:
@@ -172,8 +172,12 @@ def _matched(runs: Sequence[Run], table: pd.DataFrame, matrices: dict[str, RunMa
     return out[list(MATCHED_COLUMNS)]
 
 
-def human_results(runs: Sequence[Run], table: pd.DataFrame, *, n_boot: int, seed: int) -> HumanResults:
+def human_results(runs: Sequence[Run], table: pd.DataFrame, *, n_boot: int, seed: int,
+                  item_metrics: pd.DataFrame | None = None) -> HumanResults:
     """Every human-fit and learning-matched table of ``runs`` (see the module docstring).
+
+    Each run's logits are decoded once (one :func:`~contested.dynamics.human_fit_table` per run,
+    shared by its scores, per-item fit, decomposition and JSD curves).
 
     Parameters
     ----------
@@ -185,6 +189,9 @@ def human_results(runs: Sequence[Run], table: pd.DataFrame, *, n_boot: int, seed
         Bootstrap resamples; the matched comparisons use at most :data:`MATCHED_MAX_BOOT`.
     seed
         Seed of the item bootstrap.
+    item_metrics
+        Per-item metrics of the runs (:func:`contested.dynamics.item_metrics`, e.g. ``analyze``'s),
+        reused by the decomposition instead of recomputed.
     """
     notes: list[str] = []
     steps = dict(zip(table["run_id"], table["total_steps"], strict=True)) if "total_steps" in table else {}
@@ -193,8 +200,13 @@ def human_results(runs: Sequence[Run], table: pd.DataFrame, *, n_boot: int, seed
         notes.append(f"{len(runs) - len(with_logits)} of {len(runs)} run(s) were loaded without logits, so their "
                      "fit to the annotators (JSD, KL) and its un-learning decomposition are not computed; "
                      "load them with logits")
-    parts = [_fit(run, steps.get(run.run_id)) for run in with_logits]
-    matrices = _matrices(runs, notes)
+    by_run = dict(tuple(item_metrics.groupby("run_id", sort=False))) if item_metrics is not None else {}
+    parts, matrices = [], {}
+    for run in runs:  # one run at a time: a run's fit table is large (items × checkpoints)
+        fit_table = human_fit_table(_snapshots(run), run.items) if has_logits(run) else None
+        if fit_table is not None:
+            parts.append(_fit(run, steps.get(run.run_id), fit_table, by_run.get(run.run_id)))
+        matrices.update(_matrices(run, fit_table, notes))
     curves_table = curve_table(matrices)
     return HumanResults(
         human_fit=_with_runs(_concat([p[0] for p in parts], HUMAN_FIT_COLUMNS), table),
