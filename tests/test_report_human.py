@@ -113,6 +113,21 @@ def test_decomposition_learning_curves_and_matched(analysis):
     pd.testing.assert_frame_equal(got[list(want.columns)], want)
 
 
+def test_analyze_decodes_each_runs_logits_once_and_reuses_its_item_metrics(runs_dir, monkeypatch):
+    import contested.dynamics.human_fit as human_fit
+    import contested.dynamics.metrics as metrics
+
+    decoded, recomputed = [], []
+    logits_matrix, item_metrics = human_fit.logits_matrix, metrics.item_metrics
+    monkeypatch.setattr(human_fit, "logits_matrix", lambda v: decoded.append(len(v)) or logits_matrix(v))
+    monkeypatch.setattr(metrics, "item_metrics", lambda *a, **k: recomputed.append(1) or item_metrics(*a, **k))
+    runs = load_runs([runs_dir])
+    result = analyze(runs, n_boot=0)
+    assert len(decoded) == len(runs) == 6  # the scores, per-item fit, decomposition and JSD curves share one
+    assert not recomputed  # the decomposition reads analyze's per-item metrics
+    assert len(result.decomposition) == 6 * 4 and result.learning_curves["share_away"].notna().any()
+
+
 def test_write_analysis_writes_the_new_tables(analysis, tmp_path):
     write_analysis(analysis, tmp_path)
     for stem in ("human_fit", "unlearning_decomposition", "learning_curves", "matched"):

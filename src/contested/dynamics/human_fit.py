@@ -93,8 +93,17 @@ def human_fit_table(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement:
     return out.sort_values(["run_id", "item_id", "step"], kind="stable").reset_index(drop=True)
 
 
-def human_fit_items(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement: str = "snapshot") -> pd.DataFrame:
+def human_fit_items(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement: str = "snapshot",
+                    table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per run × item: JSD, KL, prediction entropy and correctness at the first and last checkpoint.
+
+    Parameters
+    ----------
+    dynamics, items, measurement
+        As for :func:`human_fit_table`.
+    table
+        Their :func:`human_fit_table`, where the caller has it already (the logits are not decoded
+        again; ``dynamics`` and ``items`` are then not read).
 
     Returns
     -------
@@ -104,8 +113,9 @@ def human_fit_items(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement:
         ``initial_<x>``, ``final_<x>`` and ``delta_<x>`` = final − initial. A negative
         ``delta_jsd`` means the item moved toward its human distribution.
     """
-    table = human_fit_table(dynamics, items, measurement=measurement)
-    table["correct"] = table["correct"].astype(float)
+    if table is None:
+        table = human_fit_table(dynamics, items, measurement=measurement)
+    table = table.assign(correct=table["correct"].astype(float))
     keys = ["run_id", "item_id"]
     grouped = table.groupby(keys, sort=True)
     first, last = grouped.head(1).set_index(keys), grouped.tail(1).set_index(keys)
@@ -120,7 +130,8 @@ def human_fit_items(dynamics: pd.DataFrame, items: pd.DataFrame, *, measurement:
 
 
 def unlearning_decomposition(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str | None = "tracked",
-                             measurement: str = "snapshot") -> pd.DataFrame:
+                             measurement: str = "snapshot", fit_items: pd.DataFrame | None = None,
+                             metrics: pd.DataFrame | None = None) -> pd.DataFrame:
     """Of the items whose training-label loss rose (Δℓ > 0), how many moved toward / away from humans.
 
     Δℓ and the bins come from :func:`contested.dynamics.item_metrics` (loss against the label the run
@@ -131,6 +142,12 @@ def unlearning_decomposition(dynamics: pd.DataFrame, items: pd.DataFrame, *, spl
     ----------
     split
         ``"tracked"`` (default), ``"validation"`` or ``None`` (all items).
+    fit_items
+        :func:`human_fit_items` of these dynamics and items where the caller has it already (the
+        logits are not decoded again).
+    metrics
+        :func:`contested.dynamics.item_metrics` of these dynamics and items where the caller has it
+        already (rows of other measurement kinds are ignored).
 
     Returns
     -------
@@ -142,9 +159,14 @@ def unlearning_decomposition(dynamics: pd.DataFrame, items: pd.DataFrame, *, spl
     """
     from contested.dynamics.metrics import item_metrics
 
-    metrics = item_metrics(dynamics, items, measurement=measurement)[["run_id", "item_id", "split", "bin",
-                                                                      "delta_loss", "unlearned"]]
-    fit = human_fit_items(dynamics, items, measurement=measurement)[["run_id", "item_id", "delta_jsd"]]
+    if metrics is None:
+        metrics = item_metrics(dynamics, items, measurement=measurement)
+    elif "measurement" in metrics.columns:
+        metrics = metrics.loc[metrics["measurement"] == measurement]
+    metrics = metrics[["run_id", "item_id", "split", "bin", "delta_loss", "unlearned"]]
+    if fit_items is None:
+        fit_items = human_fit_items(dynamics, items, measurement=measurement)
+    fit = fit_items[["run_id", "item_id", "delta_jsd"]]
     both = metrics.merge(fit, on=["run_id", "item_id"], how="inner", validate="one_to_one")
     if split is not None:
         both = both.loc[both["split"] == split]

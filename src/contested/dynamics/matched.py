@@ -70,7 +70,8 @@ class RunMatrices:
     jsd: np.ndarray | None
 
 
-def run_matrices(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str = "tracked") -> dict[str, RunMatrices]:
+def run_matrices(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str = "tracked",
+                 fit_table: pd.DataFrame | None = None) -> dict[str, RunMatrices]:
     """Pivot the snapshot rows of ``split`` items into per-run matrices (JSD too when logits exist).
 
     Parameters
@@ -80,6 +81,9 @@ def run_matrices(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str = "t
     items
         Item table (``item_id, entropy, bin``; ``label_dist, majority_label`` for JSD); with a
         ``run_id`` column when runs differ in items.
+    fit_table
+        The :func:`contested.dynamics.human_fit_table` of these snapshots where the caller has it
+        already (the logits are not decoded again).
 
     Returns
     -------
@@ -88,8 +92,8 @@ def run_matrices(dynamics: pd.DataFrame, items: pd.DataFrame, *, split: str = "t
     """
     snap = dynamics.loc[(dynamics["measurement"] == "snapshot")
                         & ((dynamics["split"] == split) if "split" in dynamics.columns else True)]
-    jsd_table = None
-    if "logits" in snap.columns:
+    jsd_table = fit_table
+    if jsd_table is None and "logits" in snap.columns:
         from contested.dynamics.human_fit import human_fit_table
 
         jsd_table = human_fit_table(snap, items)
