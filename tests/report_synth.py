@@ -61,7 +61,7 @@ def fake_run_dir(root: Path, item_table: pd.DataFrame, *, model: str = "sim-mode
     write_json(path / "metrics.json", {
         "run_id": run_id, "epochs": [final], "final": final, "total_steps": total_steps,
         "n_snapshots": int(dyn.loc[dyn["measurement"] == "snapshot", "step"].nunique()),
-        "label_names": LABELS, "wall_time_s": 1.0,
+        "label_names": LABELS, "wall_time_s": 1.0, "n_heldout": 500,
     })
     write_text(path / "DONE", "")
     return path

@@ -21,6 +21,8 @@ from contested.io import write_table
 from contested.report.conditions import CONDITION_COLUMNS, RUN_CONDITION_COLUMNS, sort_conditions
 from contested.report.human import human_results, merge_fit_items
 from contested.report.human_tables import annotator_fit_table, decomposition_table, matched_table
+from contested.report.mitigation import mitigation_effects, mitigation_summary
+from contested.report.mitigation_views import mitigation_effects_table, mitigation_table
 from contested.report.render import ReportTable
 from contested.report.runs import Run, runs_table
 from contested.report.tables import (
@@ -43,6 +45,8 @@ from contested.stats import (
     seed_stability,
 )
 
+#: Most resamples of the mitigation tables' two-level bootstraps (one pass per quantity × condition).
+MITIGATION_MAX_BOOT = 2000
 #: Run columns copied onto every per-item row (so one file answers "which run was this?").
 RUN_COLUMNS = RUN_CONDITION_COLUMNS
 
@@ -82,6 +86,12 @@ class Analysis:
         Learning (clean-item loss drop, nats) and un-learning coordinates per run × checkpoint.
     matched
         LoRA − full FT at matched learning, one row per pair × metric.
+    mitigation
+        Per mitigation condition (and its control): fit to the annotators, accuracy, un-learning,
+        with CIs over seeds and items (:func:`contested.report.mitigation.mitigation_summary`);
+        empty without mitigation runs.
+    mitigation_effects
+        Each mitigation minus its control, with the verdicts behind the report's "what to change".
     tables
         The rendered study tables.
     metric
@@ -107,6 +117,8 @@ class Analysis:
     decomposition: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     learning_curves: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     matched: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    mitigation: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    mitigation_effects: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     has_logits: bool = False
     notes: tuple[str, ...] = ()
 
@@ -252,11 +264,20 @@ def analyze(runs: Sequence[Run], *, metric: str = "aulc", n_boot: int = 10_000, 
         tables.append(decomposition_table(human.decomposition))
     if not human.matched.empty:
         tables.append(matched_table(human.matched))
-    return Analysis(runs=list(runs), runs_table=table, item_metrics=merge_fit_items(metrics, human.fit_items),
+    items = merge_fit_items(metrics, human.fit_items)
+    boot = min(n_boot, MITIGATION_MAX_BOOT)
+    mitigation = mitigation_summary(items, table, n_boot=boot, seed=seed)
+    effects = mitigation_effects(items, table, n_boot=boot, seed=seed)
+    if not mitigation.empty:
+        tables.append(mitigation_table(mitigation))
+    if not effects.empty:
+        tables.append(mitigation_effects_table(effects))
+    return Analysis(runs=list(runs), runs_table=table, item_metrics=items,
                     run_stats=stats, conditions=conditions, by_label=_by_label(tracked, metric=metric),
                     bin_means=_bin_means(tracked, metric=metric), paired=paired, noise_tests=noise,
                     tables=tables, metric=metric, human_fit=human.human_fit, decomposition=human.decomposition,
-                    learning_curves=human.learning_curves, matched=human.matched, has_logits=human.has_logits,
+                    learning_curves=human.learning_curves, matched=human.matched, mitigation=mitigation,
+                    mitigation_effects=effects, has_logits=human.has_logits,
                     notes=human.notes)
 
 
@@ -275,9 +296,10 @@ def write_analysis(analysis: Analysis, out_dir: str | os.PathLike) -> list[Path]
               "rho_by_label": analysis.by_label, "bin_means": analysis.bin_means,
               "paired_lora_vs_full": analysis.paired, "noise_tests": analysis.noise_tests,
               "human_fit": analysis.human_fit, "unlearning_decomposition": analysis.decomposition,
-              "learning_curves": analysis.learning_curves, "matched": analysis.matched}
+              "learning_curves": analysis.learning_curves, "matched": analysis.matched,
+              "mitigation": analysis.mitigation, "mitigation_effects": analysis.mitigation_effects}
     optional = ("paired_lora_vs_full", "noise_tests", "human_fit", "unlearning_decomposition", "learning_curves",
-                "matched")
+                "matched", "mitigation", "mitigation_effects")
     for name, frame in frames.items():
         if frame.empty and name in optional:
             continue  # the sweep had no such runs; an empty file would suggest it had

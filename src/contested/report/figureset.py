@@ -29,6 +29,7 @@ from contested.report.figures import (
     trajectories_figure,
 )
 from contested.report.human_figures import jsd_by_bin_figure, learning_curves_figure
+from contested.report.mitigation_views import pareto_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +124,13 @@ def make_figures(analysis: Analysis, out_dir: str | os.PathLike, *, max_conditio
             "nats), one marker per checkpoint, coloured by method; dashed: no change. Runs that learnt the "
             "same amount are compared at the same x. Right (with logits): the share of contested items whose "
             "JSD to the annotator distribution rose since step 0. Noise-injection runs are left out.", "overview"))
+    if analysis.mitigation.get("val_jsd", pd.Series(dtype=float)).notna().any():
+        entries.append(_entry(
+            pareto_figure(analysis.mitigation), out, "mitigation_pareto", "Mitigations: accuracy vs fit",
+            "Held-out accuracy against validation JSD to the annotators (final checkpoint), one point per "
+            "condition (colour: mitigation; marker: method and lr, open = full FT) with 95% CIs over seeds and "
+            "items; thin lines join each mitigation to its majority-label control. Up and left is better.",
+            "overview"))
     shown = representative_runs(analysis.runs_table, max_conditions=max_conditions)
     # Named by what the analysed runs differ in (the lr only where they differ in it).
     labels = dict(zip(analysis.runs_table["run_id"], condition_labels(analysis.runs_table), strict=True))

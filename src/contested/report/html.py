@@ -27,6 +27,7 @@ from contested.report.conditions import (
     varies,
 )
 from contested.report.figureset import FigureEntry, make_figures
+from contested.report.mitigation import what_to_change
 from contested.report.render import ci_text, fmt_num
 from contested.report.template import TEMPLATE
 
@@ -138,6 +139,7 @@ def render_html(analysis: Analysis, figures: Sequence[FigureEntry], *, title: st
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=package_versions(["contested"]).get("contested") or "unknown", commit=git_commit(),
         findings=_findings(analysis), notes=list(analysis.notes),
+        what_to_change=what_to_change(analysis.mitigation_effects),
         tables=[{"name": t.name, "title": t.title, "caption": t.caption, "html": t.to_html()} for t in analysis.tables],
         figure_groups=_figure_groups(figures), runs=_runs(analysis),
     )

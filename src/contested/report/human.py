@@ -42,8 +42,9 @@ from contested.report.runs import Run
 #: Run columns copied onto every row of the human-fit and matched tables.
 RUN_COLUMNS = RUN_CONDITION_COLUMNS
 #: Per-item human-fit columns merged into ``item_metrics`` (snapshot rows): JSD in √nats, KL and
-#: prediction entropy in nats, at the first and last checkpoint and their change (last − first).
-FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy")
+#: prediction entropy in nats, correctness vs the majority label (1/0), at the first and last
+#: checkpoint and their change (last − first).
+FIT_ITEM_COLUMNS = tuple(f"{part}_{q}" for q in ("jsd", "kl", "pred_entropy", "correct")
                          for part in ("initial", "final", "delta"))
 #: Columns of ``human_fit`` (before the run columns).
 HUMAN_FIT_COLUMNS = ("run_id", "split", "step", "progress", *SUMMARY_COLUMNS)

@@ -210,7 +210,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     pandas.DataFrame
         ``run_id``, the :func:`run_condition` columns, ``n_tracked,
         n_validation, total_steps, n_snapshots, val_loss (nats), val_accuracy, majority_rate,
-        heldout_accuracy, wall_time_s, path``.
+        heldout_accuracy, n_heldout, wall_time_s, path``.
     """
     rows = []
     for run in runs:
@@ -222,7 +222,7 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
             "total_steps": run.metrics.get("total_steps"), "n_snapshots": run.metrics.get("n_snapshots"),
             "val_loss": final.get("val_loss", np.nan), "val_accuracy": final.get("val_accuracy", np.nan),
             "majority_rate": _majority_rate(run.items),
-            "heldout_accuracy": final.get("heldout_accuracy", np.nan),
+            "heldout_accuracy": final.get("heldout_accuracy", np.nan), "n_heldout": run.metrics.get("n_heldout"),
             "wall_time_s": run.metrics.get("wall_time_s"), "path": str(run.path),
         })
     df = pd.DataFrame(rows)

@@ -51,6 +51,7 @@ TEMPLATE = """<!DOCTYPE html>
   <h2 id="contents">Contents</h2>
   <ul>
     <li><a href="#findings">Key numbers</a></li>
+    {% if what_to_change %}<li><a href="#what-to-change">What to change</a></li>{% endif %}
     {% for t in tables %}<li><a href="#{{ t.name }}">{{ t.title }}</a></li>
     {% endfor %}
     {% for g in figure_groups %}<li><a href="#fig-{{ loop.index }}">Figures: {{ g.label }}</a></li>
@@ -82,6 +83,19 @@ TEMPLATE = """<!DOCTYPE html>
   </ul>
   {% endif %}
 </section>
+
+{% if what_to_change %}
+<section id="what-to-change">
+  <h2>What to change</h2>
+  <ul class="findings">
+  {% for line in what_to_change %}<li>{{ line }}</li>
+  {% endfor %}
+  </ul>
+  <p class="caption">From the table "What each mitigation changes against its control": a mitigation improved
+  the fit to the annotators when the 95% CI of its validation JSD difference from the majority-label control
+  lies below 0, and kept accuracy when it lost at most 1 point of held-out accuracy (point estimate).</p>
+</section>
+{% endif %}
 
 {% for t in tables %}
 <section id="{{ t.name }}">

@@ -37,6 +37,7 @@ from contested.stats.correlation import (
     rho_by_label,
     spearman_ci,
 )
+from contested.stats.means import binomial_mean_draws, hierarchical_mean_draws, mean_ci
 from contested.stats.multiple import (
     adjust_pvalues,
     benjamini_hochberg,
@@ -81,15 +82,18 @@ __all__ = [
     "adjust_pvalues",
     "benjamini_hochberg",
     "bin_means",
+    "binomial_mean_draws",
     "bootstrap_indices",
     "bootstrap_spearman",
     "correct_across_conditions",
     "fisher_z_pool",
     "hierarchical_bootstrap",
+    "hierarchical_mean_draws",
     "holm",
     "incremental_r2",
     "kendall_tau",
     "kendalls_w",
+    "mean_ci",
     "noise_injection_test",
     "paired_rho_difference",
     "partial_spearman",
