@@ -160,7 +160,15 @@ def test_paper_dry_run_lists_75_runs_with_the_same_ids_in_another_process():
     ("grid:\n  seed: 42\n", 2, "grid axis 'seed' must be a non-empty list"),
     ("grid:\n  seed: [1, 2]\n  x:\n    - {seed: 3}\n", 3, "grid axes 'seed' and 'x' both set 'train.seed'"),
     ("grid:\n  seed: [1, 2]\nexclude:\n  - {seed: 3}\n", 4, "exclude entry 1 (train.seed=3) matches no run"),
-    ("grid:\n  rank: [0]\n", None, "method.rank: must be ≥ 1 (got 0)"),
+    ("grid:\n  rank: [0]\n", 2, "method.rank: must be ≥ 1 (got 0)"),
+    # a bad value is named at the line it was written on: base, a grid item, a mapping choice, an include
+    ("name: x\nbase:\n  train:\n    lr: abc\n", 4, "run 'base': train.lr: expected float, got 'abc'"),
+    ("base: {model: tiny-bert}\ngrid:\n  seed: [1]\n  rank:\n    - 4\n    - -1\n", 6,
+     "run 'seed=1 rank=-1': method.rank: must be ≥ 1 (got -1)"),
+    ("grid:\n  method:\n    - {label: a, method: lora, rank: 4}\n    - label: b\n      method: lora\n"
+     "      lr: -2\n", 6, "run 'method=b': train.lr: must be > 0"),
+    ("base:\n  lr: 1e-3\ninclude:\n  - {label: x, data.noise.rate: 2}\n", 4,
+     "run 'include=x': data.noise.rate: must be in [0, 1]"),
     ("resources: {gpus: 1}\n", 1, "unknown key(s) resources.gpus"),
     ("base: {seed: 1}\nbase: {seed: 2}\n", 2, "key 'base' appears twice"),
     ("grid:\n  seed: [1, 2\n", 3, "invalid YAML"),

@@ -86,6 +86,14 @@ def leaf_map(cls: type[Config]) -> dict[str, Leaf]:
     return {leaf.dotted: leaf for leaf in leaves(cls)}
 
 
+def leaf_of_error(cls: type[Config], field: str) -> Leaf | None:
+    """The leaf of ``cls`` that a :class:`~contested.config.ConfigError`'s ``field`` names (``train.lr``).
+
+    None where the field is not a leaf of ``cls`` (e.g. a rule across fields named by its section).
+    """
+    return next((leaf for leaf in leaves(cls) if leaf.field == field), None)
+
+
 def flatten_dict(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{dotted path: value}`` of a nested dict (e.g. a config's :meth:`Config.to_dict`)."""
     out: dict[str, Any] = {}
@@ -107,4 +115,4 @@ def unflatten_dict(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-__all__ = ["Leaf", "flatten_dict", "leaf_map", "leaves", "unflatten_dict"]
+__all__ = ["Leaf", "flatten_dict", "leaf_map", "leaf_of_error", "leaves", "unflatten_dict"]

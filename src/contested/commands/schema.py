@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from contested.config import Config, ConfigError
-from contested.config_tree import Leaf, leaves, unflatten_dict
+from contested.config_tree import Leaf, leaf_of_error, leaves, unflatten_dict
 from contested.errors import ContestedError
 
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}
@@ -80,7 +80,7 @@ def build(cls: type[Config], flat: dict[str, Any], *, from_flags: set[str], wher
     try:
         return cls.from_dict(unflatten_dict(flat), where=where)
     except ConfigError as exc:
-        leaf = next((leaf for leaf in leaves(cls) if leaf.field == exc.field), None)
+        leaf = leaf_of_error(cls, exc.field)
         if leaf is not None and leaf.dotted in from_flags:
             raise ContestedError(exc.render(flag=leaf.flag)) from None
         if where != "flags":

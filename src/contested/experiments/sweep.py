@@ -33,8 +33,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from contested.config import Config, Range, configclass, option
-from contested.config_tree import unflatten_dict
+from contested.config import Config, ConfigError, Range, configclass, option
+from contested.config_tree import leaf_of_error, unflatten_dict
 from contested.errors import ContestedError, located
 from contested.experiments.spec import (
     flat_config,
@@ -126,6 +126,7 @@ class _Choice:
     label: str
     resources: dict[str, Any] | None
     key_path: tuple
+    origins: dict[str, tuple]  # YAML key path of each field's value (for the line of a bad value)
 
 
 def load_sweep(path: str | Path, *, runs_dir: str | Path | None = None) -> Sweep:
@@ -186,20 +187,22 @@ def expand(data: dict, *, where: str | Path = "sweep", lines: Lines | None = Non
         The unique runs in order, and how many duplicates were dropped.
     """
     where, lines = Path(where), lines or {}
-    base = flatten(data.get("base") or {}, where=where, lines=lines, key_path=("base",))
+    base_origins: dict[str, tuple] = {}
+    base = flatten(data.get("base") or {}, where=where, lines=lines, key_path=("base",), origins=base_origins)
     default_resources = _resources(data.get("resources"), None, where, lines, ("resources",))
     axes = _axes(data.get("grid"), where, lines)
     excludes = _entries(data.get("exclude"), "exclude", where, lines)
     defaults = flat_config(RunConfig())
     hits = [0] * len(excludes)
 
-    points: list[tuple[dict, dict, str, Resources]] = []
+    points: list[tuple[dict, dict, str, Resources, dict]] = []
     for combo in itertools.product(*(choices for _, choices in axes)):
-        flat = dict(base)
+        flat, origins = dict(base), dict(base_origins)
         axis_labels: dict[str, str] = {}
         resources = default_resources
         for (axis, _), choice in zip(axes, combo, strict=True):
             flat.update(choice.flat)
+            origins.update(choice.origins)
             axis_labels[axis] = choice.label
             resources = _resources(choice.resources, resources, where, lines, (*choice.key_path, "resources"))
         values = {**defaults, **flat}
@@ -208,19 +211,20 @@ def expand(data: dict, *, where: str | Path = "sweep", lines: Lines | None = Non
             hits[i] += 1
         if not matched:
             label = " ".join(f"{axis}={value}" for axis, value in axis_labels.items()) or "base"
-            points.append((flat, axis_labels, label, resources))
+            points.append((flat, axis_labels, label, resources, origins))
     for i, entry in enumerate(excludes):
         if not hits[i]:
             raise located(where, f"exclude entry {i + 1} ({_show(entry.flat)}) matches no run of the grid; "
                           "fix its values or remove it", line=line_of(lines, entry.key_path))
     for entry in _entries(data.get("include"), "include", where, lines):
         resources = _resources(entry.resources, default_resources, where, lines, (*entry.key_path, "resources"))
-        points.append(({**base, **entry.flat}, {"include": entry.label}, f"include={entry.label}", resources))
+        points.append(({**base, **entry.flat}, {"include": entry.label}, f"include={entry.label}", resources,
+                       {**base_origins, **entry.origins}))
 
     runs: list[PlannedRun] = []
     seen: set[str] = set()
-    for flat, axis_labels, label, resources in points:
-        config = _build(flat, label, where)
+    for flat, axis_labels, label, resources, origins in points:
+        config = _build(flat, label, where, lines, origins)
         run_id = config.digest()
         if run_id in seen:
             continue
@@ -246,12 +250,13 @@ def _axes(grid: Any, where: Path, lines: Lines) -> list[tuple[str, list[_Choice]
         for i, value in enumerate(values):
             here = (*key_path, i)
             if isinstance(value, dict):
-                flat = flatten(value, where=where, lines=lines, key_path=here, skip=ENTRY_KEYS)
+                origins: dict[str, tuple] = {}
+                flat = flatten(value, where=where, lines=lines, key_path=here, skip=ENTRY_KEYS, origins=origins)
                 label = value.get("label") or ",".join(str(v) for v in flat.values()) or "base"
-                choices.append(_Choice(flat, str(label), value.get("resources"), here))
+                choices.append(_Choice(flat, str(label), value.get("resources"), here, origins))
             else:
                 field = resolve_key(axis, prefix="", where=where, line=line_of(lines, key_path))
-                choices.append(_Choice({field: value}, _text(value), None, here))
+                choices.append(_Choice({field: value}, _text(value), None, here, {field: here}))
         for field in sorted({f for c in choices for f in c.flat}):
             if field in owner:
                 raise located(where, f"grid axes '{owner[field]}' and '{axis}' both set '{field}'; "
@@ -273,9 +278,10 @@ def _entries(entries: Any, section: str, where: Path, lines: Lines) -> list[_Cho
             raise located(where, f"{section} entry {i + 1} must be a non-empty mapping of fields",
                           line=line_of(lines, here))
         skip = ENTRY_KEYS if section == "include" else ()
-        flat = flatten(entry, where=where, lines=lines, key_path=here, skip=skip)
+        origins: dict[str, tuple] = {}
+        flat = flatten(entry, where=where, lines=lines, key_path=here, skip=skip, origins=origins)
         label = entry.get("label") if section == "include" else None
-        out.append(_Choice(flat, str(label or _show(flat)), entry.get("resources") if skip else None, here))
+        out.append(_Choice(flat, str(label or _show(flat)), entry.get("resources") if skip else None, here, origins))
     return out
 
 
@@ -303,9 +309,15 @@ def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
     return True
 
 
-def _build(flat: dict[str, Any], label: str, where: Path) -> RunConfig:
+def _build(flat: dict[str, Any], label: str, where: Path, lines: Lines, origins: dict[str, tuple]) -> RunConfig:
+    """The run's config; an invalid value's error names the file and the line it was written on."""
     try:
         return RunConfig.from_dict(unflatten_dict(flat), where=str(where))
+    except ConfigError as exc:  # one field's value: at the line of its key (or grid item)
+        leaf = leaf_of_error(RunConfig, exc.field)
+        origin = origins.get(leaf.dotted) if leaf is not None else None
+        line = line_of(lines, origin) if origin is not None else None
+        raise located(where, f"run '{label}': {exc}", line=line) from None
     except (ValueError, TypeError) as exc:  # ContestedError is a ValueError
         raise located(where, f"run '{label}': {exc}") from None
 
