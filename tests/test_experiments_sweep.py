@@ -220,3 +220,33 @@ def test_conditions_of_a_config():
     assert (lora["rank"], lora["noise_rate"], lora["noise_kind"], lora["seed"]) == (8, 0.3, "pair", 1)
     full = conditions({"model": "m", "method": {"method": "full", "rank": 4}, "data": {}, "train": {}})
     assert full["rank"] is None and full["noise_rate"] == 0.0 and full["noise_kind"] is None
+
+
+def test_dry_run_shows_a_failed_runs_first_error_line_cut_short_and_its_error_file(tmp_path):
+    import json
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from contested.cli import app
+    from contested.commands.sweep import ERROR_WIDTH, _plan_table, error_cell
+
+    file = _write(tmp_path, GRID)
+    runs_dir = tmp_path / "runs"
+    sweep = load_sweep(file, runs_dir=runs_dir)
+    long, multi = sweep.runs[0], sweep.runs[1]
+    write_error(runs_dir, long.run_id, RuntimeError("CUDA out of memory " + "x" * 300), label=long.label)
+    record = runs_dir / multi.run_id / "ERROR"  # a record whose message spans lines (another writer)
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"error": "ValueError: bad shape\n  in layer 3\n  in block 2"}))
+    cell = error_cell("RuntimeError: CUDA out of memory " + "x" * 300, record)
+    first, where = cell.split("\n")
+    assert len(first) == ERROR_WIDTH and first.endswith("…") and str(record) in where
+    assert error_cell("a\nb", record).startswith("a …\n")
+    console = Console(width=400, record=True)
+    console.print(_plan_table(sweep, plan_states([r.run_id for r in sweep.runs], runs_dir=runs_dir)))
+    text = console.export_text()
+    assert "ValueError: bad shape …" in text and "in layer 3" not in text  # one line, not the whole message
+    assert "x" * 100 not in text and text.count(str(runs_dir)) == 2  # each failed run names its ERROR file
+    dry = CliRunner().invoke(app, ["sweep", str(file), "--runs-dir", str(runs_dir), "--dry-run"])
+    assert dry.exit_code == 0 and "2 failed" in dry.output and "in layer 3" not in dry.output

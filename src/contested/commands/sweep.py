@@ -11,10 +11,13 @@ from rich.table import Table
 from contested.commands import console
 from contested.commands.schema import build, config_command, keyword
 from contested.experiments.options import SweepOptions
+from contested.rundir.layout import ERROR
 
 _out = console()
 _err = console(stderr=True)
 _STYLE = {"done": "green", "pending": "yellow", "failed": "red"}
+#: Characters of a failed run's error shown in the ``--dry-run`` table (its ERROR file holds the rest).
+ERROR_WIDTH = 80
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +41,6 @@ def sweep(flags: dict, *, file: Path, dry_run: bool = False) -> None:
     from contested.experiments.claims.record import live_claims
     from contested.experiments.runner import plan_sweep, run_sweep, runs_to_do
     from contested.experiments.sweep import load_sweep
-    from contested.rundir.layout import ERROR
     from contested.rundir.state import count_states
 
     options = build(SweepOptions, flags, from_flags=set(flags))
@@ -109,18 +111,29 @@ def _plan_table(plan, states, held=None) -> Table:
     table.add_column("status", min_width=7)  # "running (host, pid N, since …)" may wrap
     errors = any(state.error for state in states)
     if errors:
-        table.add_column("error", overflow="fold")
+        table.add_column("error", overflow="fold")  # (a long ERROR path folds rather than vanishing)
     for i, (run, state) in enumerate(zip(plan.runs, states, strict=True), start=1):
         status = f"[{_STYLE[state.status.value]}]{state.status.value}[/]"
         claim = held.get(run.run_id) if state.status.value != "done" else None
         if claim is not None:
             status = f"[cyan]running[/] ({escape(claim.describe())})"
         row = [str(i), escape(run.label), run.run_id, status]
-        error = state.error or ""
-        if len(error) > 200:  # the whole message and traceback are in the run's ERROR file
-            error = error[:199] + "…"
-        table.add_row(*row, *([escape(error)] if errors else []))
+        error = error_cell(state.error, plan.runs_dir / run.run_id / ERROR) if state.error else ""
+        table.add_row(*row, *([error] if errors else []))
     return table
+
+
+def error_cell(error: str, path: Path, *, width: int = ERROR_WIDTH) -> str:
+    """A failed run's error in the ``--dry-run`` table: its first line, cut to ``width`` characters,
+    and (dim, below it) the ERROR file that holds the whole message and the traceback. Rich markup,
+    the user's text escaped."""
+    lines = error.strip().splitlines()
+    first = lines[0] if lines else "failed (no message)"
+    if len(first) > width:
+        first = first[:width - 1] + "…"
+    elif len(lines) > 1:
+        first += " …"
+    return f"{escape(first)}\n[dim]{escape(str(path))}[/]"
 
 
 def _progress():
