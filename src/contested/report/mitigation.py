@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from contested.report.conditions import method_label
+from contested.report.conditions import CONDITION_COLUMNS, method_label
 from contested.stats import (
     binomial_mean_draws,
     hierarchical_bootstrap,
@@ -40,8 +40,8 @@ from contested.stats import (
 
 #: The control's mitigation label.
 CONTROL = "none"
-#: What a mitigation condition is, besides its mitigation (seeds are replicates).
-KEYS = ("model", "dataset", "method", "rank", "lr")
+#: What a mitigation condition is, besides its mitigation (seeds are replicates; noise runs are left out).
+KEYS = tuple(c for c in CONDITION_COLUMNS if c not in ("mitigation", "noise_rate"))
 #: Per-item quantities: name → (split, entropy bin or None for all, item_metrics column, description).
 QUANTITIES: dict[str, tuple[str, str | None, str, str]] = {
     "val_jsd": ("validation", None, "final_jsd", "validation JSD to the annotators (√nats, ChaosNLI convention)"),

@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from contested.errors import ContestedError
-from contested.report.conditions import method_label
+from contested.report.conditions import condition_display, method_label
 from contested.report.mitigation import CONTROL, GOAL_RELATIVE_JSD, MAX_ACCURACY_LOSS
-from contested.report.render import MISSING, ReportTable, fmt_ci, fmt_num
+from contested.report.render import ReportTable, ci_text, fmt_ci
 from contested.report.style import MARKERS, OKABE_ITO, figure_style
 
 __all__ = ["mitigation_effects_table", "mitigation_table", "pareto_figure"]
@@ -29,19 +29,13 @@ _SUMMARY_SHOWN = {
 
 
 def _shown(data: pd.DataFrame, prefix: str, *, signed: bool) -> list[str]:
-    """``value [low, high]`` per row, a dash where the value is missing."""
-    texts = fmt_ci(data[prefix], data[f"{prefix}_ci_low"], data[f"{prefix}_ci_high"], signed=signed)
-    return [MISSING if fmt_num(v) == MISSING else t for v, t in zip(data[prefix], texts, strict=True)]
+    return fmt_ci(data[prefix], data[f"{prefix}_ci_low"], data[f"{prefix}_ci_high"], signed=signed)
 
 
-def _condition_columns(data: pd.DataFrame) -> dict[str, list[str]]:
-    cols = {"Model": data["model"].astype(str).tolist(),
-            "Method": [method_label(m, r) for m, r in zip(data["method"], data["rank"], strict=True)]}
-    if data["dataset"].nunique() > 1:
-        cols["Dataset"] = data["dataset"].astype(str).tolist()
-    cols["lr"] = [MISSING if pd.isna(v) else f"{float(v):g}" for v in data["lr"]]
-    cols["mitigation"] = data["mitigation"].astype(str).tolist()
-    return cols
+def _points(data: pd.DataFrame, prefix: str) -> list[str]:
+    """A proportion's change in percentage points (or a relative change in %), one decimal, with its CI."""
+    return [ci_text(100 * v, 100 * lo, 100 * hi, signed=True, digits=1) for v, lo, hi in zip(
+        data[prefix], data[f"{prefix}_ci_low"], data[f"{prefix}_ci_high"], strict=True)]
 
 
 def mitigation_table(summary: pd.DataFrame) -> ReportTable:
@@ -55,7 +49,7 @@ def mitigation_table(summary: pd.DataFrame) -> ReportTable:
     if summary.empty:
         raise ContestedError("mitigation table: no mitigation conditions")
     display = pd.DataFrame({
-        **_condition_columns(summary), "seeds": summary["n_seeds"].astype(int).astype(str).tolist(),
+        **condition_display(summary), "seeds": summary["n_seeds"].astype(int).astype(str).tolist(),
         **{head: _shown(summary, q, signed=signed) for q, (head, signed) in _SUMMARY_SHOWN.items()},
     })
     return ReportTable(
@@ -84,16 +78,11 @@ def mitigation_effects_table(effects: pd.DataFrame) -> ReportTable:
     """
     if effects.empty:
         raise ContestedError("mitigation effects: no mitigation has a control run")
-    pct = lambda v: MISSING if pd.isna(v) else f"{100 * v:+.1f}"  # noqa: E731
     display = pd.DataFrame({
-        **_condition_columns(effects), "seeds": effects["seeds"].astype(str).tolist(),
-        "val JSD change (%)": [f"{pct(v)} [{pct(lo)}, {pct(hi)}]" for v, lo, hi in zip(
-            effects["val_jsd_relative"], effects["val_jsd_relative_ci_low"], effects["val_jsd_relative_ci_high"],
-            strict=True)],
+        **condition_display(effects), "seeds": effects["seeds"].astype(str).tolist(),
+        "val JSD change (%)": _points(effects, "val_jsd_relative"),
         "Δ val KL (nats)": _shown(effects, "val_kl_diff", signed=True),
-        "Δ held-out acc (points)": [f"{pct(v)} [{pct(lo)}, {pct(hi)}]" for v, lo, hi in zip(
-            effects["heldout_accuracy_diff"], effects["heldout_accuracy_diff_ci_low"],
-            effects["heldout_accuracy_diff_ci_high"], strict=True)],
+        "Δ held-out acc (points)": _points(effects, "heldout_accuracy_diff"),
         "Δ val acc": _shown(effects, "val_accuracy_diff", signed=True),
         "Δ moving away": _shown(effects, "share_away_diff", signed=True),
         "Δ Δℓ contested (nats)": _shown(effects, "delta_contested_diff", signed=True),
