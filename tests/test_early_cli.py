@@ -140,6 +140,17 @@ def test_early_fit_and_evaluate_on_the_users_runs(diagnosed, tmp_path, capsys):
     loro = pd.read_csv(tmp_path / "ev" / "early_loro.csv")
     assert set(loro["model"]) == {"predictor", "entropy", "loss0", "slope"} and (loro["held_out"] != loro["trained_on"]).all()
     assert (tmp_path / "ev" / "early_loro_auroc.png").is_file()
+    assert "| 20 | early-warning predictor |" in (tmp_path / "ev" / "early_loro_summary.md").read_text()
+    # Transfer: fitted on the LoRA run, scored on the full-FT run, at the default windows.
+    lora, full = diagnosed.run_dirs
+    code, _, err = run_cli(capsys, "early", "evaluate", lora, "--test", full, "--out", tmp_path / "tr")
+    assert code == 0, err
+    transfer = pd.read_csv(tmp_path / "tr" / "early_transfer.csv", dtype=str)
+    assert set(transfer["held_out"]) == {full.name} and set(transfer["trained_on"]) == {lora.name}
+    assert sorted(set(transfer["window"].astype(float))) == [0.05, 0.1, 0.2, 0.4]
+    roles = pd.read_csv(tmp_path / "tr" / "early_runs.csv", dtype=str).set_index("run_id")["role"]
+    assert roles.to_dict() == {lora.name: "train", full.name: "test"}
+    assert (tmp_path / "tr" / "early_transfer_auroc.png").is_file()
     code, _, err = run_cli(capsys, "early", "fit", runs_dir, "--window", "1.5", "--out", tmp_path / "q.json")
     assert code == 2 and "window" in err and not (tmp_path / "q.json").exists()
 

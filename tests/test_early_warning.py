@@ -14,13 +14,12 @@ from contested.dynamics import early_eval as ee
 from contested.dynamics import early_model as em
 from contested.dynamics import simulate_dynamics, simulate_items
 from contested.dynamics.early import (
-    ALL_FEATURES,
     DYNAMIC_FEATURES,
     RunData,
     early_features,
     feature_table,
 )
-from contested.dynamics.early_sim import DEFAULT_DESCRIPTION, fit_default, simulate_planted
+from contested.dynamics.early_sim import simulate_planted
 from contested.errors import ContestedError
 from contested.train.early_config import EarlyWarningConfig
 
@@ -161,17 +160,60 @@ def test_fitting_needs_both_outcomes_and_entropy_when_asked(sim_run):
         feature_table(sim_run, window=0)
 
 
-def test_the_shipped_default_is_labelled_simulated_and_reproducible():
-    shipped = em.load_predictors()
+def test_the_shipped_default_is_fitted_on_the_committed_real_runs():
+    """The default is `contested early fit` on the majority-label MiniLM-L6 runs that
+    docs/early/majority/ evaluates (docs/early/make.sh): the same runs and the same tracked items."""
+    from pathlib import Path
+
+    shipped = em.load_predictors()  # checksum verified
     assert [p.window for p in shipped] == list(em.WINDOWS)
+    docs = Path(__file__).resolve().parents[1] / "docs" / "early" / "majority"
+    runs = pd.read_csv(docs / "early_runs.csv", dtype={"run_id": str})
+    loro = pd.read_csv(docs / "early_loro.csv", dtype={"held_out": str})
+    assert set(runs["label_scheme"]) == {"majority"} and set(runs["model"]) == {"minilm-l6"}
+    assert set(runs["dataset"]) == {"chaosnli-snli"} and len(runs) >= 12
     for p in shipped:
-        assert p.description == DEFAULT_DESCRIPTION and "SIMULATED" in p.description
-        assert not p.uses_entropy and set(p.features) <= set(ALL_FEATURES)
-    refit = fit_default((0.2,))[0]
-    ship = em.default_predictor(0.2)
-    np.testing.assert_allclose(refit.coef, ship.coef, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(refit.mean, ship.mean, rtol=1e-9)
-    assert refit.training_runs == ship.training_runs
+        assert p.features == DYNAMIC_FEATURES and not p.uses_entropy
+        assert "SIMULATED" not in p.description and "ChaosNLI-SNLI" in p.description
+        assert set(p.training_runs) == set(runs["run_id"]) == set(loro["held_out"])
+        fold = loro[(loro["window"] == p.window) & (loro["model"] == "predictor")]
+        assert len(fold) == len(runs) and p.n_items == fold["n_items"].sum()
+        assert p.base_rate == pytest.approx(fold["n_unlearned"].sum() / fold["n_items"].sum())
+        assert 0 < p.threshold < 1
+
+
+def test_transfer_fits_on_the_training_runs_only_and_equals_the_loro_fold(planted, monkeypatch):
+    seen = []
+    fit = em._fit_table
+
+    def spy(table, **kwargs):
+        seen.append(set(table["run_id"]))
+        return fit(table, **kwargs)
+
+    small = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0300"], r.items) for r in planted]
+    loro = ee.evaluate_loro(small, windows=(0.1, 0.2))
+    monkeypatch.setattr(em, "_fit_table", spy)
+    results = ee.evaluate_transfer(small[:2], small[2:], windows=(0.1, 0.2))
+    assert len(seen) == len(results) == 2 * 4 and all(ids == {"planted-0", "planted-1"} for ids in seen)
+    assert set(results["held_out"]) == {"planted-2"}
+    fold = loro[loro["held_out"] == "planted-2"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(results, fold)
+    with pytest.raises(ContestedError, match="both a training and a test run"):
+        ee.evaluate_transfer(small, small[2:])
+
+
+def test_targets_are_computed_once_per_run_not_per_window(planted, monkeypatch):
+    calls = []
+    targets = ee.early_targets
+
+    def counting(dynamics):
+        calls.append(1)
+        return targets(dynamics)
+
+    monkeypatch.setattr(ee, "early_targets", counting)
+    small = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0200"], r.items) for r in planted]
+    ee.evaluate_loro(small, windows=(0.05, 0.1, 0.2, 0.4))
+    assert len(calls) == len(small)
 
 
 def test_early_warning_config_is_digest_neutral_and_checks_the_window():

@@ -53,6 +53,9 @@ def fit_cmd(
     window: Windows = ["0.2"],  # noqa: B006 (typer reads the default list)
     use_entropy: Entropy = False,
     c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse L2 strength of the logistic regression.")] = 1.0,
+    description: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--description", help="Where the predictor comes from, stored in the file and printed by `flag` "
+        "(default: 'fitted on N run(s) by contested early fit').", show_default=False)] = None,
 ) -> None:
     """Fit the early-warning predictor on your finished runs (one per window) and save it as JSON.
 
@@ -64,11 +67,11 @@ def fit_cmd(
     from contested.report.runs import load_runs
 
     runs = load_runs(paths, logits=True)
+    description = description or f"fitted on {len(runs)} run(s) by contested early fit"
     with _err.status(f"fitting on {len(runs)} run(s)…"):
-        preds = [fit_predictor(runs, window=w, use_entropy=use_entropy, C=c,
-                               description=f"fitted on {len(runs)} run(s) by contested early fit")
+        preds = [fit_predictor(runs, window=w, use_entropy=use_entropy, C=c, description=description)
                  for w in _windows(window)]
-        save_predictor(out, *preds, description=f"fitted on {len(runs)} run(s) by contested early fit")
+        save_predictor(out, *preds, description=description)
     for p in preds:
         _out.print(literal(f"window {p.window:g}: {p.n_items:,} items, {p.base_rate:.1%} un-learnt, "
                            f"threshold {p.threshold:.3f}, features {', '.join(p.features)}"))
@@ -79,37 +82,65 @@ def fit_cmd(
 def evaluate_cmd(
     paths: Runs,
     out: Annotated[Path, typer.Option("--out", help="Output folder (created).", show_default=False)],
-    window: Windows = ["0.05,0.1,0.2,0.4"],  # noqa: B006
+    window: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--window", help="Share of training the features read, in (0, 1]; repeat or comma-separate for "
+        "several (default: 0.05, 0.1, 0.2, 0.4).", show_default=False)] = None,
     use_entropy: Entropy = False,
+    test: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
+        "--test", metavar="RUN_OR_SWEEP_DIR", help="Transfer test instead of leave-one-run-out: fit on all the "
+        "RUN_OR_SWEEP_DIR runs, score these runs (repeatable).", show_default=False)] = None,
 ) -> None:
     """Leave-one-run-out AUROC and average precision vs windows, against three single-feature
     baselines (annotation entropy, step-0 loss, window loss slope).
 
     Writes OUT/early_loro.csv (one row per window × held-out run × model), OUT/early_loro_summary.csv
-    and OUT/early_loro_auroc.png/.pdf.
+    and .md (mean ± std over held-out runs), OUT/early_loro_auroc.png/.pdf and OUT/early_runs.csv (the
+    runs and their conditions). With --test, the models are fitted on all the given runs and scored on
+    the test runs; the files are named early_transfer* instead.
     """
-    from contested.dynamics.early_eval import evaluate_loro, summarise_loro
-    from contested.io import write_table
-    from contested.report.early import loro_figure
+    from contested.dynamics.early_eval import evaluate_loro, evaluate_transfer, summarise_loro
+    from contested.dynamics.early_model import WINDOWS
+    from contested.io import write_table, write_text
+    from contested.report.early import loro_figure, summary_markdown
     from contested.report.figures import save_figure
     from contested.report.runs import load_runs
 
+    windows = _windows(window) if window else WINDOWS
     runs = load_runs(paths, logits=True)
-    with _err.status(f"leave-one-run-out over {len(runs)} runs…"):
-        results = evaluate_loro(runs, _windows(window), use_entropy=use_entropy)
+    tests = load_runs(test, logits=True) if test else []
+    name = "transfer" if tests else "loro"
+    what = f"fitting on {len(runs)} runs, scoring {len(tests)}" if tests else f"leave-one-run-out over {len(runs)} runs"
+    with _err.status(f"{what}…"):
+        if tests:
+            results = evaluate_transfer(runs, tests, windows, use_entropy=use_entropy)
+        else:
+            results = evaluate_loro(runs, windows, use_entropy=use_entropy)
         summary = summarise_loro(results)
-    write_table(results, out / "early_loro.csv")
-    write_table(summary, out / "early_loro_summary.csv")
-    save_figure(loro_figure(results), out / "early_loro_auroc")
-    table = Table(title=literal("early warning, leave-one-run-out (mean over held-out runs)"),
-                  title_justify="left", box=box.SIMPLE_HEAD)
+    title = f"Early warning, transfer: fitted on {len(runs)} runs, scored on {len(tests)}" if tests else None
+    write_table(results, out / f"early_{name}.csv")
+    write_table(summary, out / f"early_{name}_summary.csv")
+    write_text(out / f"early_{name}_summary.md", summary_markdown(summary))
+    write_table(_runs_table(runs, tests), out / "early_runs.csv")
+    save_figure(loro_figure(results, title=title), out / f"early_{name}_auroc")
+    table = Table(title=literal(f"early warning, {'transfer' if tests else 'leave-one-run-out'} "
+                                "(mean over held-out runs)"), title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("window", "model", "AUROC", "AP", "base rate"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in summary.itertuples():
         table.add_row(literal(f"{r.window:g}"), literal(r.model), literal(f"{r.auroc_mean:.3f}"),
                       literal(f"{r.ap_mean:.3f}"), literal(f"{r.base_rate:.3f}"))
     _out.print(table)
-    _out.print(literal(f"wrote {out}/early_loro.csv, early_loro_summary.csv, early_loro_auroc.png"))
+    _out.print(literal(f"wrote {out}/early_{name}.csv, early_{name}_summary.csv/.md, early_{name}_auroc.png, "
+                       "early_runs.csv"))
+
+
+def _runs_table(runs, tests):
+    """One row per run: ``run_id, role`` (train / test; ``train`` for every leave-one-run-out run),
+    the run's condition columns and ``path``."""
+    import pandas as pd
+
+    return pd.DataFrame([{"run_id": r.run_id, "role": role, **r.condition, "path": str(r.path)}
+                         for role, group in (("train", runs), ("test", tests)) for r in group])
 
 
 def _cut(text: str, width: int) -> str:
@@ -160,7 +191,8 @@ def register(app_: typer.Typer) -> None:
                                                     ".parquet or .jsonl.", show_default=False)] = None,
         predictor: Annotated[Optional[Path], typer.Option(  # noqa: UP045
             "--predictor", help="Predictor file (`contested early fit`); default: the run's recorded "
-            "early_warning.parquet, else the shipped (simulated) predictor.", show_default=False)] = None,
+            "early_warning.parquet, else the shipped predictor (fitted on the project's MiniLM-L6 "
+            "ChaosNLI-SNLI runs).", show_default=False)] = None,
         window: Annotated[Optional[float], typer.Option(  # noqa: UP045
             "--window", help="Window of the predictor to use when the file holds several.", show_default=False)] = None,
         threshold: Annotated[Optional[float], typer.Option(  # noqa: UP045

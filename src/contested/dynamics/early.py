@@ -253,7 +253,7 @@ def early_targets(dynamics: pd.DataFrame) -> pd.DataFrame:
 
 
 def feature_table(run: Any, *, window: float, measurements: Sequence[str] = MEASUREMENTS,
-                  targets: bool = True) -> pd.DataFrame:
+                  targets: bool | pd.DataFrame = True) -> pd.DataFrame:
     """:func:`early_features` of one run (optionally with its :func:`early_targets` joined).
 
     Parameters
@@ -264,12 +264,15 @@ def feature_table(run: Any, *, window: float, measurements: Sequence[str] = MEAS
     window, measurements
         As :func:`early_features`.
     targets
-        Join the end-of-training targets (needs the whole run).
+        Join the end-of-training targets (needs the whole run): True computes them, a DataFrame
+        is the run's :func:`early_targets` computed once already (they do not depend on the
+        window), False joins none.
     """
     dynamics, items = as_run_parts(run)
     out = early_features(dynamics, items, window=window, measurements=measurements)
-    if targets:
-        out = out.merge(early_targets(dynamics), on=["run_id", "item_id"], how="left")
+    if isinstance(targets, pd.DataFrame) or targets:
+        table = targets if isinstance(targets, pd.DataFrame) else early_targets(dynamics)
+        out = out.merge(table, on=["run_id", "item_id"], how="left")
     return out
 
 

@@ -3,19 +3,21 @@
 For each window and each run, the predictor and three single-feature baselines are fitted on the
 other runs only (through :func:`contested.dynamics.early_model._fit_table`, the one place models
 are fitted) and scored on the held-out run (``docs/early_warning.md``, "Evaluation protocol").
+:func:`evaluate_transfer` fits the same models on one set of runs and scores them on others (e.g.
+fitted on ChaosNLI-SNLI runs, applied to a run on another data set).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from contested.dynamics import early_model as _model
-from contested.dynamics.early import ENTROPY_FEATURE, check_window
+from contested.dynamics.early import ENTROPY_FEATURE, as_run_parts, check_window, early_targets
 from contested.dynamics.early_model import WINDOWS
 from contested.dynamics.trajectories import MEASUREMENTS
 from contested.errors import ContestedError
@@ -30,6 +32,46 @@ def _scores(y: np.ndarray, risk: np.ndarray) -> tuple[float, float]:
     if y.all() or not y.any():
         return math.nan, math.nan
     return float(roc_auc_score(y, risk)), float(average_precision_score(y, risk))
+
+
+def _window_tables(runs: Sequence[Any], windows: Sequence[float], *, measurements: Sequence[str],
+                   split: str | None) -> Iterator[tuple[float, list[pd.DataFrame]]]:
+    """Per window, each run's feature + target table; the targets are computed once per run."""
+    targets = [early_targets(as_run_parts(run)[0]) for run in runs]
+    for window in map(check_window, windows):
+        tables = _model._tables(runs, window=window, measurements=measurements, targets=targets)
+        if split is not None:
+            tables = [t[t["split"] == split] for t in tables]
+        yield window, tables
+
+
+def _score_models(train: pd.DataFrame, held: pd.DataFrame, *, window: float, use_entropy: bool,
+                  has_entropy: bool, measurements: Sequence[str], C: float, alpha: float) -> list[dict[str, Any]]:
+    """Fit the predictor and every baseline on ``train``; AUROC / AP / Spearman on ``held`` (one run)."""
+    from scipy.stats import spearmanr
+
+    models = {"predictor": _model._features(use_entropy, None), **{k: (f,) for k, f in BASELINES.items()}}
+    y = held["unlearned"].to_numpy(dtype=bool)
+    rows = []
+    for name, feats in models.items():
+        row = {"window": window, "held_out": str(held["run_id"].iloc[0]), "model": name,
+               "n_items": len(held), "n_unlearned": int(y.sum()), "auroc": math.nan,
+               "average_precision": math.nan, "spearman_aulc": math.nan,
+               "trained_on": ",".join(sorted(train["run_id"].astype(str).unique()))}
+        if ENTROPY_FEATURE in feats and not has_entropy:
+            rows.append(row)
+            continue
+        pred = _model._fit_table(train, window=window, features=feats, measurements=measurements, C=C,
+                                 alpha=alpha, threshold=0.5, description="early-warning evaluation")
+        row["auroc"], row["average_precision"] = _scores(y, pred.risk(held))
+        if name == "predictor":
+            row["spearman_aulc"] = float(spearmanr(pred.rank(held), held["aulc_rank"]).statistic)
+        rows.append(row)
+    return rows
+
+
+def _has_entropy(tables: Sequence[pd.DataFrame]) -> bool:
+    return all(t[ENTROPY_FEATURE].notna().any() for t in tables)
 
 
 def evaluate_loro(runs: Sequence[Any], windows: Sequence[float] = WINDOWS, *, use_entropy: bool = False,
@@ -50,34 +92,42 @@ def evaluate_loro(runs: Sequence[Any], windows: Sequence[float] = WINDOWS, *, us
         ``trained_on`` (comma-joined run ids). AUROC is NaN when the held-out run has one class
         only; the entropy baseline is NaN without entropies.
     """
-    from scipy.stats import spearmanr
-
     if len(runs) < 2:
         raise ContestedError("early warning: leave-one-run-out needs at least two runs")
     rows = []
-    for window in map(check_window, windows):
-        tables = _model._tables(runs, window=window, measurements=measurements)
-        if split is not None:
-            tables = [t[t["split"] == split] for t in tables]
-        has_entropy = all(t[ENTROPY_FEATURE].notna().any() for t in tables)
-        models = {"predictor": _model._features(use_entropy, None), **{k: (f,) for k, f in BASELINES.items()}}
+    for window, tables in _window_tables(runs, windows, measurements=measurements, split=split):
+        has_entropy = _has_entropy(tables)
         for i, held in enumerate(tables):
             train = pd.concat([t for j, t in enumerate(tables) if j != i], ignore_index=True)
-            y = held["unlearned"].to_numpy(dtype=bool)
-            for name, feats in models.items():
-                row = {"window": window, "held_out": str(held["run_id"].iloc[0]), "model": name,
-                       "n_items": len(held), "n_unlearned": int(y.sum()), "auroc": math.nan,
-                       "average_precision": math.nan, "spearman_aulc": math.nan,
-                       "trained_on": ",".join(sorted(train["run_id"].astype(str).unique()))}
-                if ENTROPY_FEATURE in feats and not has_entropy:
-                    rows.append(row)
-                    continue
-                pred = _model._fit_table(train, window=window, features=feats, measurements=measurements, C=C,
-                                  alpha=alpha, threshold=0.5, description="leave-one-run-out")
-                row["auroc"], row["average_precision"] = _scores(y, pred.risk(held))
-                if name == "predictor":
-                    row["spearman_aulc"] = float(spearmanr(pred.rank(held), held["aulc_rank"]).statistic)
-                rows.append(row)
+            rows += _score_models(train, held, window=window, use_entropy=use_entropy, has_entropy=has_entropy,
+                                  measurements=measurements, C=C, alpha=alpha)
+    return pd.DataFrame(rows)
+
+
+def evaluate_transfer(train_runs: Sequence[Any], test_runs: Sequence[Any], windows: Sequence[float] = WINDOWS, *,
+                      use_entropy: bool = False, measurements: Sequence[str] = MEASUREMENTS,
+                      split: str | None = "tracked", C: float = 1.0, alpha: float = 1.0) -> pd.DataFrame:
+    """Fit on ``train_runs`` (all of them), score on each of ``test_runs``: the transfer test.
+
+    The same models, scores and columns as :func:`evaluate_loro` (``held_out``: the test run),
+    e.g. fitted on ChaosNLI-SNLI runs and applied to a run on other data. The entropy baseline
+    is fitted on the training runs' annotation entropies and applied to the test run's own.
+    """
+    ids = {str(t) for t in (getattr(r, "run_id", None) for r in train_runs) if t is not None}
+    clash = sorted(ids & {str(getattr(r, "run_id", None)) for r in test_runs})
+    if clash:
+        raise ContestedError(f"early warning: run {clash[0]} is both a training and a test run")
+    if not test_runs:
+        raise ContestedError("early warning: no test runs to score")
+    runs = [*train_runs, *test_runs]
+    rows = []
+    for window, tables in _window_tables(runs, windows, measurements=measurements, split=split):
+        train_tables, test_tables = tables[: len(train_runs)], tables[len(train_runs):]
+        train = pd.concat(train_tables, ignore_index=True)
+        for held in test_tables:
+            rows += _score_models(train, held, window=window, use_entropy=use_entropy,
+                                  has_entropy=_has_entropy([*train_tables, held]), measurements=measurements,
+                                  C=C, alpha=alpha)
     return pd.DataFrame(rows)
 
 
@@ -91,4 +141,4 @@ def summarise_loro(results: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="n_items")
 
 
-__all__ = ["BASELINES", "evaluate_loro", "summarise_loro"]
+__all__ = ["BASELINES", "evaluate_loro", "evaluate_transfer", "summarise_loro"]

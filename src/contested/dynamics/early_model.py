@@ -37,7 +37,7 @@ from contested.io import write_text
 
 FORMAT = "contested-early-warning"
 VERSION = 1
-#: The shipped default (fitted on simulated dynamics; ``contested.dynamics.early_sim``).
+#: The shipped default (fitted on the project's MiniLM-L6 ChaosNLI-SNLI runs; ``docs/early/make.sh``).
 DEFAULT_FILE = "early_default.json"
 #: Windows of the default predictor and of the leave-one-run-out evaluation (shares of training).
 WINDOWS = (0.05, 0.1, 0.2, 0.4)
@@ -70,7 +70,7 @@ class Predictor:
     C, alpha
         Inverse L2 strength of the logistic regression; L2 strength of the ridge.
     description
-        Where it comes from (e.g. "simulated dynamics, refit on your runs").
+        Where it comes from (e.g. which runs it was fitted on).
     """
 
     window: float
@@ -142,10 +142,15 @@ class Predictor:
 # Fitting
 
 
-def _tables(runs: Sequence[Any], *, window: float, measurements: Sequence[str]) -> list[pd.DataFrame]:
+def _tables(runs: Sequence[Any], *, window: float, measurements: Sequence[str],
+            targets: Sequence[pd.DataFrame] | None = None) -> list[pd.DataFrame]:
+    """Each run's feature table with its targets (``targets``: the runs' :func:`early_targets`, if known)."""
     if not runs:
         raise ContestedError("early warning: no runs to fit on")
-    return [feature_table(run, window=window, measurements=measurements) for run in runs]
+    if targets is None:
+        return [feature_table(run, window=window, measurements=measurements) for run in runs]
+    return [feature_table(run, window=window, measurements=measurements, targets=t)
+            for run, t in zip(runs, targets, strict=True)]
 
 
 def _fit_table(table: pd.DataFrame, *, window: float, features: Sequence[str], measurements: Sequence[str],
@@ -386,9 +391,11 @@ def load_predictor(path: str | os.PathLike | None = None, *, window: float | Non
 
 
 def default_predictor(window: float = 0.2) -> Predictor:
-    """The shipped default for ``window`` (0.05, 0.1, 0.2 or 0.4): fitted on SIMULATED dynamics.
+    """The shipped default for ``window`` (0.05, 0.1, 0.2 or 0.4), without annotation entropy.
 
-    It encodes the simulator's shape of learning, not evidence from real runs: refit it on your
+    Fitted on the project's finished MiniLM-L6 runs on ChaosNLI-SNLI trained on majority labels
+    (``docs/early/make.sh``; their ids are its ``training_runs``, its evaluation is in
+    ``docs/early/``). Other models, data or schedules may un-learn differently: refit it on your
     own finished runs (:func:`fit_predictor`, ``contested early fit``).
     """
     return load_predictor(None, window=window)

@@ -1,4 +1,4 @@
-"""Simulated runs for the early warning: a planted-signal check and the shipped default predictor.
+"""Simulated runs for the early warning: a planted-signal check and the simulator's runs.
 
 :func:`simulate_planted` makes runs in which a known share of items un-learns (its loss ends above
 its step-0 loss) and, with ``signal > 0``, those items carry a planted early rise of
@@ -6,31 +6,21 @@ its step-0 loss) and, with ``signal > 0``, those items carry a planted early ris
 progress 0.5 depends on whether an item will un-learn, so no leakage-free predictor can beat
 chance (AUROC 0.5): the tests check both.
 
-:func:`default_training_runs` are the project simulator's runs (:func:`simulate_dynamics`:
-LoRA, IA³ and full fine-tuning on 1,211 ChaosNLI-like items), on which the shipped default
-predictor (``early_default.json``) is fitted by :func:`build_default`. Regenerate it with
-``python -m contested.dynamics.early_sim``. It is a documented heuristic, NOT evidence from real
-runs: refit it on your own (``contested early fit``).
+:func:`simulator_runs` are the project simulator's runs (:func:`simulate_dynamics`: LoRA, IA³ and
+full fine-tuning on 1,211 ChaosNLI-like items), on which the first shipped default predictor was
+fitted; the default is now fitted on real MiniLM-L6 runs (``docs/early/make.sh``), and these runs
+only describe the simulator (``docs/early_warning.md``).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from contested.dynamics.early import RunData
-from contested.dynamics.early_model import (
-    DEFAULT_FILE,
-    WINDOWS,
-    Predictor,
-    fit_predictor,
-    save_predictor,
-)
 from contested.dynamics.simulate import simulate_dynamics, simulate_items
 
 #: Loss (nats) added by a planted early signal of strength 1, reached at progress PLANTED_BY.
@@ -40,9 +30,6 @@ PLANTED_BY = 0.05
 LATE_START = 0.5
 DECAY = 0.12  # progress constant of the initial loss drop
 SNAPSHOT_SD, INFLIGHT_SD = 0.08, 0.2  # multiplicative (log-scale) noise of eval / training-mode losses
-DEFAULT_DESCRIPTION = ("SIMULATED default: fitted on contested.dynamics.simulate_dynamics runs (LoRA, IA3, full "
-                       "FT; 1,211 simulated items), not on real training runs. A heuristic only: refit it on "
-                       "your own finished runs with `contested early fit RUN... --out predictor.json`.")
 
 
 def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.0, seed: int = 0,
@@ -131,28 +118,12 @@ def _rows(ids: np.ndarray, label: np.ndarray, share: np.ndarray, step: np.ndarra
     })
 
 
-def default_training_runs() -> list[RunData]:
-    """The simulated runs the shipped default is fitted on (LoRA ×2 seeds, IA³, full FT; 1,211 items)."""
+def simulator_runs() -> list[RunData]:
+    """The project simulator's runs (LoRA ×2 seeds, IA³, full FT; 1,211 items): the first default's training runs."""
     items = simulate_items(1211, seed=0)
     grid = [("lora", 1, 0.3), ("lora", 2, 0.3), ("ia3", 1, 0.15), ("full", 1, 0.1)]
     return [RunData(f"sim-{m}-{s}", simulate_dynamics(items, rho=rho, method=m, seed=s, run_id=f"sim-{m}-{s}"),
                     items) for m, s, rho in grid]
 
 
-def fit_default(windows: tuple[float, ...] = WINDOWS) -> list[Predictor]:
-    """Fit the default predictors (one per window, no entropy) on :func:`default_training_runs`."""
-    runs = default_training_runs()
-    return [fit_predictor(runs, window=w, description=DEFAULT_DESCRIPTION) for w in windows]
-
-
-def build_default(path: str | os.PathLike | None = None) -> Path:
-    """Write the default artefact (to the package's ``early_default.json`` unless ``path``)."""
-    target = Path(path) if path is not None else Path(__file__).with_name(DEFAULT_FILE)
-    return save_predictor(target, *fit_default(), description=DEFAULT_DESCRIPTION)
-
-
-__all__ = ["DEFAULT_DESCRIPTION", "build_default", "default_training_runs", "fit_default", "simulate_planted"]
-
-
-if __name__ == "__main__":  # python -m contested.dynamics.early_sim
-    print(build_default())
+__all__ = ["simulate_planted", "simulator_runs"]

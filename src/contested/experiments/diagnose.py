@@ -70,7 +70,7 @@ class DiagnoseConfig(Config):
         help="Share of training the early warning reads before it names the items at risk.")
     early_predictor: str | None = option(
         None, check=nonempty, help="Early-warning predictor file (`contested early fit`); default: the shipped "
-                                   "one, fitted on simulated dynamics.")
+                                   "one, fitted on the project's MiniLM-L6 ChaosNLI-SNLI runs.")
     n_boot: int = option(2_000, check=Range(ge=1), help="Bootstrap resamples of each confidence interval.")
     top: int = option(15, check=Range(ge=0), help="Flagged items printed per method (the CSV files hold all).")
     data_dir: str | None = option(None, check=nonempty,

@@ -69,7 +69,7 @@ def flag_table(run: Any, *, predictor: Predictor | None = None, threshold: float
         ``early_warning.parquet`` was recorded).
     predictor
         Predictor to apply; None: the run's recorded ``early_warning.parquet`` when present, else
-        the shipped default (simulated: refit it on your runs).
+        the shipped default (fitted on the project's MiniLM-L6 ChaosNLI-SNLI runs: refit it on yours).
     threshold
         Risk cutoff of ``at_risk``; None: the recorded / the predictor's own.
     split
@@ -114,15 +114,17 @@ def flag_table(run: Any, *, predictor: Predictor | None = None, threshold: float
     return out[cols].reset_index(drop=True), source
 
 
-def loro_figure(results: pd.DataFrame, *, metric: str = "auroc") -> Figure:
+def loro_figure(results: pd.DataFrame, *, metric: str = "auroc", title: str | None = None) -> Figure:
     """AUROC (or average precision) vs window, per model: mean over held-out runs ± std.
 
     Parameters
     ----------
     results
-        :func:`contested.dynamics.early_eval.evaluate_loro` output.
+        :func:`contested.dynamics.early_eval.evaluate_loro` (or ``evaluate_transfer``) output.
     metric
         ``auroc`` or ``average_precision``.
+    title
+        Figure title; default: leave-one-run-out with the number of held-out runs.
     """
     if metric not in ("auroc", "average_precision"):
         raise ContestedError(f"loro_figure: metric must be auroc or average_precision, got {metric!r}")
@@ -146,9 +148,35 @@ def loro_figure(results: pd.DataFrame, *, metric: str = "auroc") -> Figure:
         ax.set_xlabel("window: first share of training read (% of optimiser steps)")
         ax.set_ylabel("AUROC (un-learnt vs not)" if metric == "auroc" else "average precision")
         n = int(agg["count"].max()) if len(agg) else 0
-        ax.set_title(f"Early warning, leave-one-run-out ({n} held-out runs; mean ± std)")
-        ax.legend(loc="lower right")
+        ax.set_title(title or f"Early warning, leave-one-run-out ({n} held-out runs; mean ± std)")
+        ax.legend(loc="upper left")
     return fig
 
 
-__all__ = ["FLAG_COLUMNS", "flag_table", "loro_figure"]
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """A Markdown table of :func:`contested.dynamics.early_eval.summarise_loro`'s output.
+
+    One row per window × model (predictor first): window in % of training, AUROC and average
+    precision as mean ± std over held-out runs (std omitted with one run), runs, base rate.
+    """
+    missing = [c for c in ("window", "model", "n_runs", "auroc_mean", "auroc_std", "ap_mean", "ap_std", "base_rate")
+               if c not in summary.columns]
+    if missing:
+        raise ContestedError(f"summary_markdown: missing column(s) {', '.join(missing)}; pass summarise_loro's table")
+
+    def cell(mean: float, std: float) -> str:
+        if mean != mean:
+            return "–"
+        return f"{mean:.3f}" if std != std else f"{mean:.3f} ± {std:.3f}"
+
+    order = {m: i for i, m in enumerate(_MODEL_NAMES)}
+    rows = summary.assign(_o=summary["model"].map(order).fillna(len(order))).sort_values(["window", "_o"])
+    lines = ["| window (% of training) | model | AUROC | average precision | runs | base rate |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in rows.itertuples():
+        lines.append(f"| {r.window * 100:g} | {_MODEL_NAMES.get(r.model, r.model)} | {cell(r.auroc_mean, r.auroc_std)} | "
+                     f"{cell(r.ap_mean, r.ap_std)} | {r.n_runs} | {r.base_rate:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["FLAG_COLUMNS", "flag_table", "loro_figure", "summary_markdown"]

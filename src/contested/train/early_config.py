@@ -37,8 +37,8 @@ class EarlyWarningConfig(Config):
              "highest-F1 one on its training runs).")
     predictor: str | None = option(
         None, check=nonempty, added="0.2", hint="fit one with `contested early fit RUN... --out FILE`",
-        help="Predictor file (JSON from `contested early fit`); default: the shipped one, fitted on "
-             "simulated dynamics.")
+        help="Predictor file (JSON from `contested early fit`); default: the shipped one, fitted on the "
+             "project's MiniLM-L6 ChaosNLI-SNLI runs.")
 
     def validate(self) -> None:
         if self.warning and self.predictor is None and not any(abs(self.window - w) < 1e-9 for w in DEFAULT_WINDOWS):
