@@ -202,6 +202,26 @@ def test_transfer_fits_on_the_training_runs_only_and_equals_the_loro_fold(plante
         ee.evaluate_transfer(small, small[2:])
 
 
+def test_scores_rank_by_log_odds_not_by_a_saturated_probability(planted):
+    """Features far outside the training range (e.g. another number of classes) saturate the risk
+    at 1.0 for every item; the evaluation ranks by the log-odds, so its AUROC is unchanged."""
+    from contested.dynamics.trajectories import MEASUREMENTS
+
+    small = [RunData(r.run_id, r.dynamics[r.dynamics["item_id"] < "sim-0300"], r.items) for r in planted]
+    train = pd.concat([feature_table(r, window=0.2) for r in small[:2]], ignore_index=True)
+    held = feature_table(small[2], window=0.2)
+    pred = em.fit_predictor(small[:2], window=0.2)
+    shift = {f: 1e3 * s * np.sign(c) for f, s, c in zip(pred.features, pred.scale, pred.coef, strict=True)}
+    far = held.assign(**{f: held[f] + d for f, d in shift.items()})
+    assert (pred.risk(far) == 1.0).all()  # saturated: every item ties
+    np.testing.assert_allclose(pred.risk(held), 1 / (1 + np.exp(-pred.score(held))))
+    kwargs = {"window": 0.2, "use_entropy": False, "has_entropy": True, "measurements": MEASUREMENTS,
+              "C": 1.0, "alpha": 1.0}
+    near, shifted = (pd.DataFrame(ee._score_models(train, t, **kwargs)) for t in (held, far))
+    pd.testing.assert_frame_equal(near.drop(columns="spearman_aulc"), shifted.drop(columns="spearman_aulc"))
+    assert near.set_index("model").loc["predictor", "auroc"] > 0.9
+
+
 def test_targets_are_computed_once_per_run_not_per_window(planted, monkeypatch):
     calls = []
     targets = ee.early_targets

@@ -63,7 +63,7 @@ def _score_models(train: pd.DataFrame, held: pd.DataFrame, *, window: float, use
             continue
         pred = _model._fit_table(train, window=window, features=feats, measurements=measurements, C=C,
                                  alpha=alpha, threshold=0.5, description="early-warning evaluation")
-        row["auroc"], row["average_precision"] = _scores(y, pred.risk(held))
+        row["auroc"], row["average_precision"] = _scores(y, pred.score(held))  # log-odds: no saturated ties
         if name == "predictor":
             row["spearman_aulc"] = float(spearmanr(pred.rank(held), held["aulc_rank"]).statistic)
         rows.append(row)
@@ -81,7 +81,9 @@ def evaluate_loro(runs: Sequence[Any], windows: Sequence[float] = WINDOWS, *, us
 
     For each window and each run, the predictor and every single-feature baseline (annotation
     entropy, step-0 loss, window loss slope; each a one-feature logistic regression, so its sign
-    is learnt) are fitted on the OTHER runs and scored on the held-out run's un-learnt items.
+    is learnt) are fitted on the OTHER runs and scored on the held-out run's un-learnt items. The
+    scores rank the items by each model's log-odds (:meth:`Predictor.score`), the same order as its
+    risk but without the ties of a probability saturated at 0 or 1.
 
     Returns
     -------

@@ -104,10 +104,17 @@ class Predictor:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return np.where(np.isfinite(z), z, 0.0)
 
+    def score(self, table: pd.DataFrame) -> np.ndarray:
+        """Log-odds of un-learning of each row of a feature table (``risk`` before the logistic).
+
+        Ranks the rows as :meth:`risk` does, without the ties of a probability that saturates at
+        0 or 1 in floating point (features far outside the training range, e.g. on other data).
+        """
+        return self.standardise(table) @ np.asarray(self.coef) + self.intercept
+
     def risk(self, table: pd.DataFrame) -> np.ndarray:
         """P(un-learnt) of each row of a feature table, in [0, 1]."""
-        score = self.standardise(table) @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-score))
+        return 1.0 / (1.0 + np.exp(-self.score(table)))
 
     def rank(self, table: pd.DataFrame) -> np.ndarray:
         """Predicted final AULC percentile rank of each row (unclipped ridge output, ≈ 0..1)."""
