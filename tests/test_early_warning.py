@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -17,6 +18,7 @@ from contested.dynamics.early import (
     DYNAMIC_FEATURES,
     RunData,
     early_features,
+    early_targets,
     feature_table,
 )
 from contested.dynamics.early_sim import simulate_planted
@@ -79,17 +81,56 @@ def test_feature_values_on_a_hand_made_trajectory():
                         "p_label": np.exp(-loss), "predicted": [0 if c else 1 for c in correct], "label_used": 0})
     f = early_features(dyn, window=0.2).iloc[0]
     x, y = prog[:5], loss[:5]
-    assert f["n_points"] == 5
-    assert f["loss0"] == pytest.approx(1.0)
+    ln3 = math.log(3)  # nats features are divided by ln K; probabilities are measured from chance 1/K
+    assert f["n_points"] == 5 and f["n_classes"] == 3
+    assert f["loss0"] == pytest.approx(1.0 / ln3)
     assert f["margin0"] == pytest.approx(1.0)  # 2.0 − max(1.0, 0.5)
     p = np.exp([2.0, 1.0, 0.5]) / np.exp([2.0, 1.0, 0.5]).sum()
-    assert f["pred_entropy0"] == pytest.approx(-(p * np.log(p)).sum())
-    assert f["slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
-    assert f["curvature"] == pytest.approx(6.0)
-    assert f["confidence"] == pytest.approx(np.exp(-y).mean(), rel=1e-6)
-    assert f["variability"] == pytest.approx(np.exp(-y).std(), rel=1e-6)
+    assert f["pred_entropy0"] == pytest.approx(-(p * np.log(p)).sum() / ln3)
+    assert f["slope"] == pytest.approx(np.polyfit(x, y, 1)[0] / ln3)
+    assert f["curvature"] == pytest.approx(6.0 / ln3)
+    assert f["confidence"] == pytest.approx((np.exp(-y).mean() - 1 / 3) / (2 / 3), rel=1e-6)
+    assert f["variability"] == pytest.approx(np.exp(-y).std() / (2 / 3), rel=1e-6)
     assert f["forgetting"] == 2  # correct → incorrect twice inside the window
     assert math.isnan(f["entropy"])
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_an_untrained_head_has_the_same_features_for_every_class_count(k):
+    """Uniform logits and a loss falling from ln K to ln K / 2: every feature is the same for all K."""
+    prog = np.array([0.0, 0.1, 0.2])
+    loss = math.log(k) * (1 - 0.5 * prog / 0.2)
+    p = np.exp(-loss)
+    dyn = pd.DataFrame({"run_id": "r", "item_id": "a", "split": "tracked", "step": (prog * 100).astype(int),
+                        "progress": prog, "measurement": "snapshot", "loss": loss, "logits": [[0.0] * k] * 3,
+                        "p_label": p, "predicted": 0, "label_used": 0})
+    items = pd.DataFrame({"item_id": ["a"], "entropy": [0.5 * math.log(k)]})
+    f = early_features(dyn, items, window=0.2).iloc[0]
+    assert f["n_classes"] == k
+    assert f[["loss0", "pred_entropy0", "margin0", "slope", "curvature", "entropy"]].tolist() == \
+        pytest.approx([1.0, 1.0, 0.0, -2.5, 0.0, 0.5], abs=1e-9)
+    assert f["confidence"] == pytest.approx((p.mean() - 1 / k) / (1 - 1 / k))
+
+
+def test_a_3_class_predictor_applied_to_a_2_class_run_does_not_saturate():
+    """Issue 13: fitted on 3-class runs, applied to a 2-class run (LeWiDi sets are binary), the risks
+    spread out instead of all being 0 or all 1, and the loss features coincide with the 3-class run's."""
+    three = simulate_planted(600, n_runs=3, signal=1.0, seed=1)
+    two = simulate_planted(600, n_runs=3, signal=1.0, seed=1, n_classes=2)[2]
+    f3, f2 = (early_features(r.dynamics, window=0.2) for r in (three[2], two))
+    assert (f2["n_classes"] == 2).all() and (f3["n_classes"] == 3).all()
+    for col in ("loss0", "slope", "curvature"):  # the same dynamics in units of ln K
+        np.testing.assert_allclose(f2[col], f3[col], rtol=1e-5, atol=1e-5)
+    for window in (0.05, 0.2):
+        predictor = em.fit_predictor(three[:2], window=window)
+        risk, same = em.predict_risk(two, predictor), em.predict_risk(three[2], predictor)
+        # Not all 0 or all 1: about the share flagged on the 3-class run (≈ 30 % un-learn in both).
+        assert 0.15 < risk["at_risk"].mean() < 0.6 and risk["risk"].std() > 0.1, risk["risk"].describe()
+        assert abs(risk["at_risk"].mean() - same["at_risk"].mean()) < 0.1
+    from sklearn.metrics import roc_auc_score
+
+    unlearned = early_targets(two.dynamics).set_index("item_id")["unlearned"]
+    assert roc_auc_score(unlearned.loc[risk["item_id"]], risk["risk"]) >= 0.9
 
 
 def test_planted_signal_is_found_and_its_absence_is_chance(planted):
@@ -135,6 +176,10 @@ def test_artefact_round_trip_checksum_and_window_choice(planted, tmp_path):
         em.load_predictor(path)
     with pytest.raises(ContestedError, match=r"no predictor for window 0\.4"):
         em.load_predictor(path, window=0.4)
+    old = {k: v for k, v in doc.items() if k != "sha256"} | {"version": 1}  # features before ÷ ln K
+    path.write_text(json.dumps({**old, "sha256": hashlib.sha256(em._canonical(old)).hexdigest()}))
+    with pytest.raises(ContestedError, match=r"version 1 is not supported \(this contested reads version 2\); refit"):
+        em.load_predictor(path, window=0.1)
     doc["predictors"][0]["coef"][0] += 1.0
     path.write_text(json.dumps(doc))
     with pytest.raises(ContestedError, match="sha256 does not match"):

@@ -5,28 +5,35 @@ Every feature of a run × item is computed from the rows of the dynamics table w
 predictor built on them can run while the model trains (``docs/early_warning.md``). The targets
 (:func:`early_targets`) are the end-of-training outcomes they are trained to predict.
 
-Features (one row per run × item; losses in nats, progress in 0..1):
+Features (one row per run × item; progress in 0..1). The features measured in nats — ``loss0``,
+``pred_entropy0``, ``slope``, ``curvature`` and ``entropy`` — are divided by ln K, K the run's
+number of classes (the length of its logits): an untrained K-class head has a loss and a predicted
+entropy near ln K, so in these units they sit near 1 for every K and a predictor fitted on 3-class
+runs can be applied to a 2-class run (``docs/early_warning.md``). Likewise the probability
+features are measured from chance, 1/K: ``confidence`` as (p − 1/K) / (1 − 1/K) (0 at chance, 1 at
+certainty) and ``variability`` in the same units. The column ``n_classes`` holds K.
 
 ``loss0``
-    Loss at the first snapshot (step 0 when recorded).
+    Loss at the first snapshot (step 0 when recorded), nats / ln K.
 ``margin0``
     Logit of the tracked label minus the largest other logit at that snapshot (log-odds units;
     negative: another class is preferred).
 ``pred_entropy0``
-    Entropy of the model's predicted distribution at that snapshot (nats).
+    Entropy of the model's predicted distribution at that snapshot (nats / ln K, 0..1).
 ``slope``
-    Least-squares slope of loss against progress over the window's checkpoints (nats per unit of
-    progress; 0 with fewer than two distinct checkpoints).
+    Least-squares slope of loss against progress over the window's checkpoints (nats / ln K per
+    unit of progress; 0 with fewer than two distinct checkpoints).
 ``curvature``
-    Second derivative of the least-squares quadratic of loss against progress (nats per unit of
-    progress²; 0 with fewer than three distinct checkpoints).
+    Second derivative of the least-squares quadratic of loss against progress (nats / ln K per
+    unit of progress²; 0 with fewer than three distinct checkpoints).
 ``confidence``, ``variability``
-    Dataset Cartography over the window: mean and population std of p(label).
+    Dataset Cartography over the window: mean and population std of p(label), both divided by
+    1 − 1/K after subtracting chance (1/K) from the mean.
 ``forgetting``
     Correct → incorrect transitions between consecutive window checkpoints (Toneva et al.; no
     never-learnt convention inside the window).
 ``entropy``
-    Annotation entropy (nats), optional: only when the item table has it.
+    Annotation entropy (nats / ln K, 0..1), optional: only when the item table has it.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ DYNAMIC_FEATURES = ("loss0", "margin0", "pred_entropy0", "slope", "curvature", "
 #: The optional extra feature taken from the item table.
 ENTROPY_FEATURE = "entropy"
 ALL_FEATURES = (*DYNAMIC_FEATURES, ENTROPY_FEATURE)
+#: Features measured in nats, reported divided by ln K (K: the run's number of classes).
+NATS_FEATURES = ("loss0", "pred_entropy0", "slope", "curvature", ENTROPY_FEATURE)
+#: Features measured in probability of the label, reported from chance: divided by 1 − 1/K
+#: (``confidence`` after subtracting 1/K).
+PROBABILITY_FEATURES = ("confidence", "variability")
 #: Target columns of :func:`early_targets`.
 TARGETS = ("unlearned", "delta_loss", "aulc", "aulc_rank")
 #: Rows whose progress exceeds the window by less than this still count (float steps / total).
@@ -116,15 +128,17 @@ def early_features(dynamics: pd.DataFrame, items: pd.DataFrame | None = None, *,
     Returns
     -------
     pandas.DataFrame
-        ``run_id, item_id, split, n_points`` (window checkpoints used), then :data:`ALL_FEATURES`
-        (see the module docstring for units); sorted by run and item. A feature that the window
+        ``run_id, item_id, split, n_points`` (window checkpoints used), ``n_classes`` (K, the
+        length of the run's logits), then :data:`ALL_FEATURES` (see the module docstring for
+        units: :data:`NATS_FEATURES` in nats / ln K, :data:`PROBABILITY_FEATURES` from chance);
+        sorted by run and item. A feature that the window
         cannot define for an item (no snapshot in it) is NaN.
 
     Raises
     ------
     ContestedError
-        A bad dynamics table, no ``logits`` column, a bad window, or a run without any snapshot
-        inside the window.
+        A bad dynamics table, no ``logits`` column, a bad window, a run without any snapshot
+        inside the window, or one with fewer than two classes.
     """
     check_dynamics(dynamics)
     if "logits" not in dynamics.columns:
@@ -144,12 +158,37 @@ def early_features(dynamics: pd.DataFrame, items: pd.DataFrame | None = None, *,
     index = pd.MultiIndex.from_frame(keys[["run_id", "item_id"]])
     out = keys.copy()
     out["n_points"] = 0
+    out["n_classes"] = _n_classes(keys, snaps)
     for col in DYNAMIC_FEATURES:
         out[col] = np.nan
     _first_snapshot(out, snaps, index)
     _window_fits(out, rows, index, window)
     out[ENTROPY_FEATURE] = _entropy(keys, items)
+    k = out["n_classes"].to_numpy(dtype=float)
+    for col in NATS_FEATURES:  # an untrained K-class head: loss and predicted entropy ≈ ln K
+        out[col] = out[col].to_numpy(dtype=float) / np.log(k)
+    out["confidence"] = (out["confidence"].to_numpy(dtype=float) - 1 / k) / (1 - 1 / k)  # chance: 1/K
+    out["variability"] = out["variability"].to_numpy(dtype=float) / (1 - 1 / k)
     return out
+
+
+def _n_classes(keys: pd.DataFrame, snaps: pd.DataFrame) -> np.ndarray:
+    """K of each key's run: the length of the logits of its snapshots in the window."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    run = snaps["run_id"].astype(str).to_numpy()
+    first = np.unique(run, return_index=True)[1]
+    arr = pa.array(snaps["logits"].iloc[first])
+    if arr.null_count:
+        raise ContestedError("dynamics table: field 'logits' is missing in some snapshot rows; re-record the run")
+    per_run = dict(zip(run[first], pc.list_value_length(arr).to_numpy(zero_copy_only=False).astype(np.int64),
+                       strict=True))
+    few = sorted(r for r, k in per_run.items() if k < 2)
+    if few:
+        raise ContestedError(f"run {few[0]}: its logits have {per_run[few[0]]} entr(y/ies); the early warning "
+                             "needs at least two classes")
+    return keys["run_id"].map(per_run).to_numpy(dtype=np.int64)
 
 
 def _keys(dynamics: pd.DataFrame) -> pd.DataFrame:
@@ -173,15 +212,18 @@ def _first_snapshot(out: pd.DataFrame, snaps: pd.DataFrame, index: pd.MultiIndex
     order = np.lexsort((snaps["step"].to_numpy(dtype=float), g))
     first = order[np.unique(g[order], return_index=True)[1]]
     first_rows = snaps.iloc[first]
-    gi = g[first]
-    logits = logits_matrix(first_rows["logits"])
-    label = first_rows["label_used"].to_numpy(dtype=np.int64)
-    picked = logits[np.arange(len(label)), label]
-    others = logits.copy()
-    others[np.arange(len(label)), label] = -np.inf
-    out.loc[gi, "loss0"] = first_rows["loss"].to_numpy(dtype=float)
-    out.loc[gi, "margin0"] = picked - others.max(axis=1)
-    out.loc[gi, "pred_entropy0"] = prediction_entropy(softmax(logits))
+    out.loc[g[first], "loss0"] = first_rows["loss"].to_numpy(dtype=float)
+    k_rows = out["n_classes"].to_numpy()[g[first]]
+    for k in np.unique(k_rows):  # runs with different numbers of classes: one logits matrix per K
+        sel = k_rows == k
+        rows_k, gi = first_rows[sel], g[first][sel]
+        logits = logits_matrix(rows_k["logits"])
+        label = rows_k["label_used"].to_numpy(dtype=np.int64)
+        picked = logits[np.arange(len(label)), label]
+        others = logits.copy()
+        others[np.arange(len(label)), label] = -np.inf
+        out.loc[gi, "margin0"] = picked - others.max(axis=1)
+        out.loc[gi, "pred_entropy0"] = prediction_entropy(softmax(logits))
 
 
 def _window_fits(out: pd.DataFrame, rows: pd.DataFrame, index: pd.MultiIndex, window: float) -> None:
@@ -286,5 +328,6 @@ def as_run_parts(run: Any) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return run.dynamics, getattr(run, "items", None)
 
 
-__all__ = ["ALL_FEATURES", "DYNAMIC_FEATURES", "ENTROPY_FEATURE", "TARGETS", "RunData", "as_run_parts",
+__all__ = ["ALL_FEATURES", "DYNAMIC_FEATURES", "ENTROPY_FEATURE", "NATS_FEATURES",
+           "PROBABILITY_FEATURES", "TARGETS", "RunData", "as_run_parts",
            "check_window", "early_features", "early_targets", "feature_table", "window_rows"]

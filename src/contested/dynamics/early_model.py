@@ -36,7 +36,8 @@ from contested.errors import ContestedError, located
 from contested.io import write_text
 
 FORMAT = "contested-early-warning"
-VERSION = 1
+#: 2: features comparable across class counts K (nats features / ln K, probabilities from chance 1/K).
+VERSION = 2
 #: The shipped default (fitted on the project's MiniLM-L6 ChaosNLI-SNLI runs; ``docs/early/make.sh``).
 DEFAULT_FILE = "early_default.json"
 #: Windows of the default predictor and of the leave-one-run-out evaluation (shares of training).
@@ -229,7 +230,7 @@ def fit_predictor(runs: Sequence[Any], *, window: float = 0.2, use_entropy: bool
     window
         Share of training the features read, in (0, 1].
     use_entropy
-        Add annotation entropy (nats) to the dynamics features (needs it in the item tables).
+        Add annotation entropy (nats / ln K) to the dynamics features (needs it in the item tables).
     features
         Explicit feature list (overrides ``use_entropy``; e.g. one feature for a baseline).
     measurements
@@ -274,8 +275,8 @@ def predict_risk(run: Any, predictor: Predictor, *, threshold: float | None = No
     -------
     pandas.DataFrame
         ``run_id, item_id, split, risk`` (P(un-learnt), 0..1), ``at_risk`` (risk ≥ threshold),
-        ``aulc_rank_pred`` (predicted final AULC percentile rank) and the features; sorted by
-        risk, highest first.
+        ``aulc_rank_pred`` (predicted final AULC percentile rank), ``n_classes`` and the features
+        (nats features divided by ln K); sorted by risk, highest first.
     """
     _, items = as_run_parts(run)
     if predictor.uses_entropy and (items is None or "entropy" not in items.columns):
@@ -289,7 +290,7 @@ def predict_risk(run: Any, predictor: Predictor, *, threshold: float | None = No
     out["risk"] = risk
     out["at_risk"] = risk >= (predictor.threshold if threshold is None else threshold)
     out["aulc_rank_pred"] = predictor.rank(table)
-    out = pd.concat([out, table[[c for c in ALL_FEATURES if c in table.columns]]], axis=1)
+    out = pd.concat([out, table[[c for c in ("n_classes", *ALL_FEATURES) if c in table.columns]]], axis=1)
     return out.sort_values(["risk", "item_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

@@ -4,7 +4,9 @@
 its step-0 loss) and, with ``signal > 0``, those items carry a planted early rise of
 ``signal × 0.35`` nats during the first 5 % of training. With ``signal = 0`` nothing before
 progress 0.5 depends on whether an item will un-learn, so no leakage-free predictor can beat
-chance (AUROC 0.5): the tests check both.
+chance (AUROC 0.5): the tests check both. With ``n_classes = K`` every loss is that of the 3-class
+run with the same seed times ln K / ln 3 (the same dynamics in units of ln K), so the loss
+features of :func:`contested.dynamics.early.early_features` (nats / ln K) coincide across K.
 
 :func:`simulator_runs` are the project simulator's runs (:func:`simulate_dynamics`: LoRA, IA³ and
 full fine-tuning on 1,211 ChaosNLI-like items), on which the first shipped default predictor was
@@ -34,7 +36,7 @@ SNAPSHOT_SD, INFLIGHT_SD = 0.08, 0.2  # multiplicative (log-scale) noise of eval
 
 def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.0, seed: int = 0,
                      unlearn_share: float = 0.3, total_steps: int = 1000, epochs: int = 5,
-                     snapshot_every: int = 25, inflight: bool = True) -> list[RunData]:
+                     snapshot_every: int = 25, inflight: bool = True, n_classes: int = 3) -> list[RunData]:
     """Runs with a known un-learnt set and an optional planted early signal.
 
     Parameters
@@ -54,13 +56,25 @@ def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.
         Schedule: snapshots at step 0, every ``snapshot_every`` steps and the last step.
     inflight
         Also one in-flight (training-mode) row per item per epoch.
+    n_classes
+        Classes K (≥ 2): losses are the 3-class run's × ln K / ln 3; with K ≠ 3 the item table's
+        majority label is taken modulo K and its entropy scaled by ln K / ln 3 (same share of
+        the maximum), and its other label columns are dropped.
 
     Returns
     -------
     list of RunData
         Run ids ``planted-<r>``; dynamics tables with logits; the shared item table.
     """
+    if int(n_classes) != n_classes or n_classes < 2:
+        raise ValueError(f"simulate_planted: n_classes must be an integer ≥ 2, got {n_classes!r}")
+    n_classes = int(n_classes)
+    unit = math.log(n_classes) / math.log(3)  # the 3-class dynamics in units of ln K (1.0 for K = 3)
     items = simulate_items(n_items, seed=seed)
+    if n_classes != 3:
+        items = pd.DataFrame({"item_id": items["item_id"], "split": items["split"],
+                              "majority_label": items["majority_label"] % n_classes,
+                              "entropy": items["entropy"] * unit})
     steps = np.unique(np.append(np.arange(0, total_steps, snapshot_every), total_steps))
     runs = []
     for r in range(n_runs):
@@ -78,18 +92,18 @@ def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.
                     + rise[:, None] * late + bump[:, None] * early)
 
         prog = np.tile(steps / total_steps, (n_items, 1))
-        loss = curve(prog) * np.exp(SNAPSHOT_SD * rng.standard_normal(prog.shape))
+        loss = curve(prog) * unit * np.exp(SNAPSHOT_SD * rng.standard_normal(prog.shape))
         share = rng.uniform(0.25, 0.75, n_items)
         label = items["majority_label"].to_numpy(dtype=np.int64)
         parts = [_rows(items["item_id"].to_numpy(), label, share, np.tile(steps, (n_items, 1)), loss,
-                       total_steps, epochs, "snapshot")]
+                       total_steps, epochs, "snapshot", n_classes)]
         if inflight:
             spe = total_steps / epochs
             at = np.minimum(np.arange(epochs)[None, :] * spe + rng.integers(1, int(spe) + 1, (n_items, epochs)),
                             total_steps).astype(np.int64)
-            in_loss = curve(at / total_steps) * np.exp(INFLIGHT_SD * rng.standard_normal(at.shape))
+            in_loss = curve(at / total_steps) * unit * np.exp(INFLIGHT_SD * rng.standard_normal(at.shape))
             parts.append(_rows(items["item_id"].to_numpy(), label, share, at, in_loss, total_steps, epochs,
-                               "inflight"))
+                               "inflight", n_classes))
         dyn = pd.concat(parts, ignore_index=True)
         dyn.insert(0, "run_id", f"planted-{r}")
         runs.append(RunData(f"planted-{r}", dyn, items))
@@ -97,17 +111,21 @@ def simulate_planted(n_items: int = 1000, *, n_runs: int = 3, signal: float = 1.
 
 
 def _rows(ids: np.ndarray, label: np.ndarray, share: np.ndarray, step: np.ndarray, loss: np.ndarray,
-          total: int, epochs: int, kind: str) -> pd.DataFrame:
-    """Long rows for an (items × checkpoints) block; logits are log-probabilities."""
+          total: int, epochs: int, kind: str, k: int = 3) -> pd.DataFrame:
+    """Long rows for an (items × checkpoints) block of a ``k``-class run; logits are log-probabilities."""
     n, t = loss.shape
     p = np.exp(-loss)
-    probs = np.empty((n, t, 3))
+    probs = np.empty((n, t, k))
     rows = np.arange(n)
     probs[rows, :, label] = p
-    probs[rows, :, (label + 1) % 3] = (1 - p) * share[:, None]
-    probs[rows, :, (label + 2) % 3] = (1 - p) * (1 - share)[:, None]
+    if k == 2:
+        probs[rows, :, (label + 1) % 2] = 1 - p
+    else:  # the next class gets `share` of the rest, the others split what remains
+        probs[rows, :, (label + 1) % k] = (1 - p) * share[:, None]
+        for j in range(2, k):
+            probs[rows, :, (label + j) % k] = (1 - p) * (1 - share)[:, None] / (k - 2)
     logits = np.log(np.maximum(probs, 1e-12)).astype(np.float32).reshape(-1)
-    offsets = np.arange(0, 3 * n * t + 1, 3, dtype=np.int32)
+    offsets = np.arange(0, k * n * t + 1, k, dtype=np.int32)
     flat = step.reshape(-1)
     return pd.DataFrame({
         "item_id": np.repeat(ids, t), "split": "tracked", "step": flat, "epoch": flat * epochs / total,

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -148,6 +149,7 @@ class EarlyWarningCallback(TrainerCallback):
         dynamics = _pandas(window)
         run_id = str(dynamics["run_id"].iloc[0]) if len(dynamics) else self.recorder.run_id
         risk = predict_risk(RunData(run_id, dynamics, self.items), self.predictor, threshold=self.threshold)
+        risk["loss0"] = risk["loss0"] * np.log(risk["n_classes"])  # the feature is nats / ln K; here nats
         return risk[["item_id", "split", "risk", "at_risk", "aulc_rank_pred", "loss0"]]
 
 
