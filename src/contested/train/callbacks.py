@@ -7,6 +7,7 @@ need :class:`~contested.train.trainer.InflightLossMixin` mixed into the trainer 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ class DynamicsCallback(TrainerCallback):
     at_start, at_epoch_end
         Also snapshot at step 0 / at every epoch end. A step is never snapshotted twice.
     batch_size
-        Items per snapshot forward pass.
+        Most items per snapshot forward pass (see :func:`~contested.train.snapshot.length_batches`).
     on_batch
         Progress hook, called with ``(items_done_in_batch, items_per_snapshot)``.
 
@@ -44,6 +45,9 @@ class DynamicsCallback(TrainerCallback):
         Snapshotted steps, in order.
     epoch_end_steps_ : dict[int, int]
         Epoch number (1-based) → the optimiser step at its end (snapshotted when ``at_epoch_end``).
+    seconds_ : float
+        Wall time spent taking snapshots (scoring and recording), so that a run can report its
+        snapshot rate directly instead of from the difference of two runs.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class DynamicsCallback(TrainerCallback):
         self.on_batch = on_batch
         self.steps_: list[int] = []
         self.epoch_end_steps_: dict[int, int] = {}
+        self.seconds_ = 0.0
 
     @property
     def items_per_snapshot(self) -> int:
@@ -81,11 +86,20 @@ class DynamicsCallback(TrainerCallback):
             return  # an epoch end that coincides with a multiple of `every`
         total = self.items_per_snapshot
         hook = (lambda n: self.on_batch(n, total)) if self.on_batch else None
+        start = time.perf_counter()
         take_snapshot(
-            model, self.recorder, self.eval_sets, step=state.global_step, epoch=float(state.epoch or 0.0),
-            progress=state.global_step / max(state.max_steps, 1), collator=self.collator,
-            batch_size=self.batch_size, bf16=bool(args.bf16), on_batch=hook,
+            model,
+            self.recorder,
+            self.eval_sets,
+            step=state.global_step,
+            epoch=float(state.epoch or 0.0),
+            progress=state.global_step / max(state.max_steps, 1),
+            collator=self.collator,
+            batch_size=self.batch_size,
+            bf16=bool(args.bf16),
+            on_batch=hook,
         )
+        self.seconds_ += time.perf_counter() - start
         self.steps_.append(state.global_step)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -111,15 +125,22 @@ class HeldoutAccuracyCallback(TrainerCallback):
         Epoch number → accuracy in [0, 1].
     """
 
-    def __init__(self, eval_set: EvalSet, *, collator: DynamicsCollator, batch_size: int = 64) -> None:
+    def __init__(
+        self, eval_set: EvalSet, *, collator: DynamicsCollator, batch_size: int = 64
+    ) -> None:
         self.eval_set = eval_set
         self.collator = collator
         self.batch_size = batch_size
         self.accuracy_: dict[int, float] = {}
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        logits = score_logits(model, self.eval_set, collator=self.collator,
-                              batch_size=self.batch_size, bf16=bool(args.bf16))
+        logits = score_logits(
+            model,
+            self.eval_set,
+            collator=self.collator,
+            batch_size=self.batch_size,
+            bf16=bool(args.bf16),
+        )
         self.accuracy_[round(float(state.epoch or 0.0))] = accuracy(logits, self.eval_set.labels)
 
 
@@ -140,7 +161,9 @@ class RichProgressCallback(TrainerCallback):
         self._loss = ""
         self._note = ""
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw):
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw
+    ):
         self.train_task = self.progress.add_task("train", total=state.max_steps, loss="")
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -158,7 +181,9 @@ class RichProgressCallback(TrainerCallback):
 
     def _show(self) -> None:
         if self.train_task is not None:
-            self.progress.update(self.train_task, loss=" · ".join(t for t in (self._loss, self._note) if t))
+            self.progress.update(
+                self.train_task, loss=" · ".join(t for t in (self._loss, self._note) if t)
+            )
 
     def snapshot_batch(self, n: int, total: int) -> None:
         """Hook for :class:`DynamicsCallback` (``on_batch``)."""
@@ -196,9 +221,14 @@ def epoch_metrics(dynamics: Any, epoch_end_steps: dict[int, int]) -> list[dict[s
     for epoch, step in sorted(epoch_end_steps.items()):
         rows = snap[snap["step"] == step]
         found = len(rows) > 0
-        out.append({
-            "epoch": epoch, "step": int(step),
-            "val_loss": float(np.mean(rows["loss"])) if found else None,
-            "val_accuracy": float((rows["predicted"] == rows["label_used"]).mean()) if found else None,
-        })
+        out.append(
+            {
+                "epoch": epoch,
+                "step": int(step),
+                "val_loss": float(np.mean(rows["loss"])) if found else None,
+                "val_accuracy": float((rows["predicted"] == rows["label_used"]).mean())
+                if found
+                else None,
+            }
+        )
     return out

@@ -357,6 +357,8 @@ def _train_into(tmp: Path, config: RunConfig, mixture: Any, spec: Any, model: An
         "label_names": list(mixture.label_names),
         "params": n_params, "trainable_params": n_trainable,
         "train_time_s": round(train_time, 3),
+        # Part of train_time_s spent in snapshots (benchmarks/bench_snapshot.py reads it).
+        "snapshot_time_s": round(dyn_cb.seconds_, 3),
         "wall_time_s": round(time.perf_counter() - started, 3),
         "train_log": trainer.state.log_history,
         "uses_cpu": use_cpu(train.device),
