@@ -224,3 +224,9 @@ def test_analyze_and_report_carry_the_mitigation_tables(tmp_path):
     assert "table_mitigation" in names and "table_mitigation_effects" in names
     html = render_html(analysis, [])
     assert 'id="what-to-change"' in html and "did not improve the fit" in html and "not reached" in html
+
+
+def test_goal_sentence_without_any_measured_jsd(effects):
+    _, _, eff = effects
+    unmeasured = eff.assign(val_jsd_relative=np.nan, meets_goal=False)
+    assert what_to_change(unmeasured)[-1].endswith("No LoRA mitigation with a measured JSD was run.")

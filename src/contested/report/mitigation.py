@@ -311,9 +311,10 @@ def what_to_change(effects: pd.DataFrame) -> list[str]:
     lora = effects[effects["method"] == "lora"]
     met = lora[lora["meets_goal"]]
     if met.empty:
-        best = lora.loc[lora["val_jsd_relative"].idxmin()] if not lora.empty else None
+        measured = lora["val_jsd_relative"].dropna()  # runs without logits have no JSD
+        best = lora.loc[measured.idxmin()] if len(measured) else None
         tail = (f" The largest LoRA reduction was {condition_name(best)} at {best['val_jsd_relative']:+.1%}."
-                if best is not None else " No LoRA mitigation was run.")
+                if best is not None else " No LoRA mitigation with a measured JSD was run.")
         lines.append("Goal (a LoRA mitigation lowering validation JSD by ≥ 10 % with ≤ 1 point of held-out accuracy "
                      f"lost): not reached.{tail}")
     else:
