@@ -166,3 +166,27 @@ def test_bulk_wrong_path_and_unknown_source(tmp_path):
         load_bulk(str(tmp_path / "nope.jsonl"))
     with pytest.raises(ContestedError, match="unknown bulk source 'snli-train-sampel'"):
         load_bulk("snli-train-sampel")
+
+
+def test_unreadable_file_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    # Tests run as root in CI, where chmod 000 does not stop a read: make open() refuse this one
+    # path the way the OS does for an unreadable file (PermissionError), and nothing else.
+    path = tmp_path / "items.jsonl"
+    path.write_text(_jsonl(GOOD))
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("contested.data.loaders._common.open", refusing_open, raising=False)
+    with pytest.raises(ContestedError, match=r"items\.jsonl: permission denied; make the file readable"):
+        load_items(str(path))
+    out = tmp_path / "out" / "items.parquet"
+    with pytest.raises(SystemExit) as info:
+        main(["data", "entropy", str(path), "--out", str(out)])
+    assert info.value.code not in (0, None)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "permission denied" in err, err
+    assert not out.exists()

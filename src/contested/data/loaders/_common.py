@@ -41,7 +41,12 @@ def check_file(path: str | Path) -> Path:
 def open_text(path: str | Path, *, errors: str = "strict") -> TextIO:
     """Open a user's text file: UTF-8 with or without a BOM, LF / CRLF / CR line ends all read as LF."""
     # newline=None (universal newlines): CRLF never leaves a stray "\r" in the last field or cell.
-    return open(path, encoding=TEXT_ENCODING, errors=errors, newline=None)
+    try:
+        return open(path, encoding=TEXT_ENCODING, errors=errors, newline=None)
+    except PermissionError as exc:
+        raise located(path, "permission denied; make the file readable (chmod u+r) or copy it") from exc
+    except OSError as exc:
+        raise located(path, f"cannot be opened ({exc.strerror or exc}); check the path and the disk") from exc
 
 
 def read_text(path: Path) -> str:
