@@ -101,6 +101,25 @@ def test_noise_table_rows_per_rate_with_control_rho():
         noise_table(tests.drop(columns="cohens_dz"))
 
 
+def test_noise_table_keeps_lora_and_full_ft_apart():
+    # The CPU noise sweep has LoRA and full FT at each rate: each gets its own rows, its own control
+    # row and its own ρ (pooling the two methods gave duplicate-looking rows and a mixed ρ).
+    def noisy(stats, rate):
+        return stats.assign(noise_rate=rate, run_id=lambda d: d["run_id"] + f"n{rate}")
+    base = _stats({("m", "lora", 4): [0.20], ("m", "full", None): [0.30]})
+    st = pd.concat([base.assign(noise_rate=np.nan),  # a control run recorded before noise existed
+                    noisy(_stats({("m", "lora", 4): [0.18], ("m", "full", None): [0.26]}), 0.3)])
+    tests = pd.DataFrame({"model": ["m", "m"], "method": ["full", "lora"], "rank": pd.array([None, 4], dtype="Int64"),
+                          "dataset": ["snli", "snli"], "noise_rate": [0.3, 0.3], "n_pairs": [300, 300],
+                          "mean_noisy": [0.73, 0.88], "mean_control": [0.67, 0.87], "p_value": [1e-6, 5e-4],
+                          "cohens_dz": [0.22, 0.12]})
+    t = noise_table(tests, st)
+    shown = t.display[["Method", "noise rate", "seeds", "clean AULC (noisy)", "ρ(H, AULC)"]].values.tolist()
+    assert shown == [["LoRA r=4", "0%", "1", "—", "0.200"], ["LoRA r=4", "30%", "1", "0.880", "0.180"],
+                     ["full FT", "0%", "1", "—", "0.300"], ["full FT", "30%", "1", "0.730", "0.260"]]
+    assert t.display.iloc[3]["Wilcoxon p (one-sided)"] == "1e-06"
+
+
 def test_key_table_one_row_per_run():
     st = rs.run_stats()
     t = key_table(st)

@@ -16,6 +16,7 @@ from scipy import stats
 from contested.errors import ContestedError
 from contested.report.conditions import (
     CONDITION_COLUMNS,
+    OPTIONAL_COLUMNS,
     RUN_CONDITION_COLUMNS,
     condition_display,
     metric_rows,
@@ -239,34 +240,41 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
     Parameters
     ----------
     noise_tests
-        One row per noise rate with :data:`NOISE_COLUMNS`: the rate (share of clean tracked items
+        One row per condition × noise rate with :data:`NOISE_COLUMNS` (and the condition columns,
+        e.g. ``model, method, rank, lr``, where it has them): the rate (share of clean tracked items
         flipped) and the result of :func:`contested.stats.noise_injection_test` for it (pairs of
         seed × item, mean clean-item metric of the noisy runs and of the control in nats, the
         one-sided paired Wilcoxon p (noisy > control) and the paired Cohen's d_z).
     run_stats
-        Per-run statistics with a ``noise_rate`` column; adds ρ mean ± std per rate (the control
-        row, rate 0, included).
+        Per-run statistics with a ``noise_rate`` column; adds ρ mean ± std per condition and rate
+        (the control row, rate 0, included).
 
     Returns
     -------
     ReportTable
-        One row per noise rate, the control first.
+        One row per condition × noise rate, each condition's control first.
     """
     require_columns(noise_tests, NOISE_COLUMNS, "noise tests")
-    data = noise_tests[list(NOISE_COLUMNS)].copy()
+    # One block of rows per condition (e.g. LoRA and full FT side by side), each with its control.
+    keys = present_columns(noise_tests, tuple(c for c in CONDITION_COLUMNS if c != "noise_rate"))
+    data = noise_tests[[*keys, *NOISE_COLUMNS]].copy()
     if run_stats is not None and "noise_rate" in run_stats.columns:
         rows = metric_rows(run_stats, metric, "noise table")
+        rows = rows.assign(noise_rate=rows["noise_rate"].fillna(0.0))
+        keys = [k for k in keys if k in rows.columns]
         # Controls are the rate-0 runs of the conditions (but the rate) that have noisy runs, not every run.
-        keys = present_columns(rows, tuple(c for c in CONDITION_COLUMNS if c != "noise_rate"))
-        noisy = rows.loc[rows["noise_rate"].fillna(0) > 0, keys].drop_duplicates()
+        noisy = rows.loc[rows["noise_rate"] > 0, keys].drop_duplicates()
         if keys and not noisy.empty:
             rows = rows.merge(noisy, on=keys, how="inner")
-        rho = rows.groupby("noise_rate")["rho"].agg(rho_mean="mean", rho_std="std", n_seeds="size").reset_index()
-        data = rho.merge(data, on="noise_rate", how="outer")
+        rho = (rows.groupby([*keys, "noise_rate"], dropna=False)["rho"]
+               .agg(rho_mean="mean", rho_std="std", n_seeds="size").reset_index())
+        data = rho.merge(data, on=[*keys, "noise_rate"], how="outer")
     else:
         data = data.assign(rho_mean=np.nan, rho_std=np.nan, n_seeds=np.nan)
-    data = data.sort_values("noise_rate").reset_index(drop=True)
+    data = sort_conditions(data) if keys else data.sort_values("noise_rate").reset_index(drop=True)
+    conditions = {name: col for name, col in condition_display(data).items() if name != OPTIONAL_COLUMNS["noise_rate"]}
     display = pd.DataFrame({
+        **conditions,
         "noise rate": data["noise_rate"].map(lambda v: f"{float(v):.0%}"),
         "seeds": data["n_seeds"].map(lambda v: MISSING if pd.isna(v) else str(int(v))),
         "pairs": data["n_pairs"].map(fmt_int),
