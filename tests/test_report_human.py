@@ -198,6 +198,9 @@ def test_annotator_fit_table_final_checkpoint_beside_the_published_baselines(ana
     assert r"\begin{tabular}" in tex and r"\label{tab:table_annotator_fit}" in tex
     assert all(ord(ch) < 128 for ch in tex)  # pdflatex-safe
     assert "1,514" in t.caption and "validation items" in t.caption
+    # A ChaosNLI set without published rows here (αNLI, K = 2) gets none, not SNLI's.
+    alpha = annotator_fit_table(analysis.human_fit.assign(dataset="chaosnli-alphanli"))
+    assert set(alpha.data["source"]) == {"this study"}
 
 
 def test_decomposition_and_matched_tables_render(analysis):

@@ -58,7 +58,8 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
         Which items: ``validation`` (never trained on, the default) or ``tracked``.
     baselines
         Published rows (``dataset, model, n, jsd, kl, accuracy, accuracy_old``); default
-        :data:`CHAOSNLI_BASELINES` of the runs' ChaosNLI datasets (ChaosNLI-SNLI when none is one).
+        :data:`CHAOSNLI_BASELINES` of the runs' ChaosNLI datasets (ChaosNLI-SNLI when none is a
+        ChaosNLI set; none for ChaosNLI-αNLI, whose published scores are not tabulated here).
 
     Returns
     -------
@@ -73,7 +74,10 @@ def annotator_fit_table(human_fit: pd.DataFrame, *, split: str = "validation",
     runs = sort_conditions(last.assign(source="this study"), then=("seed", "lr", "run_id"))
     if baselines is None:
         present = set(runs["dataset"].astype(str)) if "dataset" in runs.columns else set()
-        wanted = present & set(CHAOSNLI_BASELINES["dataset"]) or {"chaosnli-snli"}
+        wanted = present & set(CHAOSNLI_BASELINES["dataset"])
+        if not wanted and not any(d.startswith("chaosnli-") for d in present):
+            wanted = {"chaosnli-snli"}  # the reference point for a user's own NLI-style data
+        # A ChaosNLI set without published rows here (αNLI) gets none: another task's scores mislead.
         baselines = CHAOSNLI_BASELINES[CHAOSNLI_BASELINES["dataset"].isin(wanted)]
     published = baselines.assign(source=BASELINE_SOURCE, method="full")
     keep = ["source", *[c for c in ("run_id", "model", "method", "rank", "dataset", "seed", "noise_rate",
