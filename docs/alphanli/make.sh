@@ -7,19 +7,10 @@
 # Selects the finished (DONE) MiniLM-L6 ChaosNLI-αNLI runs and writes the analysis tables (ρ(H,
 # AULC), un-learning, fit to the annotators, LoRA vs full FT paired), the per-run key table and the
 # report's figures for them.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUNS=${1:-runs/cpu-scale}
-BIN=${BIN:-.venv/bin}
+source "$(dirname "$0")/../make-lib.sh" "$@"
 OUT=docs/alphanli
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
-mapfile -t SELECTED < <(for done in "$RUNS"/*/DONE; do
-  dir=$(dirname "$done")
-  jq -e '.model == "minilm-l6" and .data.dataset == "chaosnli-alphanli"' "$dir/config.json" >/dev/null && echo "$dir"
-done; true)
-echo "runs: ${#SELECTED[@]}"
+select_runs '.model == "minilm-l6" and .data.dataset == "chaosnli-alphanli"'
 
 "$BIN/contested" analyze "${SELECTED[@]}" --out "$WORK/analysis" --n-boot 2000
 "$BIN/contested" report "${SELECTED[@]}" --out "$WORK/report" --n-boot 2000

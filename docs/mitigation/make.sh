@@ -9,22 +9,13 @@
 # controls (shared with the lr ladder) and its mitigations. Writes the mitigation table, the effects
 # against the controls, the per-run tables, the Pareto figure and what_to_change.md (the report's
 # "What to change" sentences). The sweep resumes, so run this again as more runs finish.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUNS=${1:-runs/cpu-scale}
-BIN=${BIN:-.venv/bin}
+source "$(dirname "$0")/../make-lib.sh" "$@"
 OUT=docs/mitigation
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
-mapfile -t SELECTED < <(for done in "$RUNS"/*/DONE; do
-  dir=$(dirname "$done")
-  jq -e '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 4000
+select_runs '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 4000
     and (.data.noise.rate // 0) == 0 and .train.epochs == 3
     and ((.method.method == "lora" and .method.rank == 4 and .train.lr == 0.002)
-         or (.method.method == "full" and .train.lr == 0.0001))' "$dir/config.json" >/dev/null && echo "$dir"
-done; true)
-echo "runs: ${#SELECTED[@]}"
+         or (.method.method == "full" and .train.lr == 0.0001))'
 
 "$BIN/contested" analyze "${SELECTED[@]}" --out "$WORK/analysis" --n-boot 2000
 "$BIN/contested" report "${SELECTED[@]}" --out "$WORK/report" --n-boot 2000

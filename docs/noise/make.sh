@@ -7,24 +7,15 @@
 # Selects the finished (DONE) MiniLM-L6 ChaosNLI-SNLI runs at the demo's scale, seed 42, majority
 # labels without mitigation, LoRA r=4 at lr 2e-3 or full FT at lr 1e-4, at any noise rate. Writes
 # the noise table (clean-item AULC of each noisy run against its control: paired one-sided Wilcoxon,
-# paired Cohen's d), the per-run key table (held-out accuracy) and the forest figure.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUNS=${1:-runs/cpu-scale}
-BIN=${BIN:-.venv/bin}
+# paired Cohen's d) and the per-run key table (held-out accuracy).
+source "$(dirname "$0")/../make-lib.sh" "$@"
 OUT=docs/noise
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
-mapfile -t SELECTED < <(for done in "$RUNS"/*/DONE; do
-  dir=$(dirname "$done")
-  jq -e '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 4000
+select_runs '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 4000
     and .train.epochs == 3 and .train.seed == 42 and .data.training_label == "majority"
     and (.train.item_weighting // "none") == "none" and (.train.label_smoothing // 0) == 0
     and ((.method.method == "lora" and .method.rank == 4 and .train.lr == 0.002)
-         or (.method.method == "full" and .train.lr == 0.0001))' "$dir/config.json" >/dev/null && echo "$dir"
-done; true)
-echo "runs: ${#SELECTED[@]}"
+         or (.method.method == "full" and .train.lr == 0.0001))'
 
 "$BIN/contested" analyze "${SELECTED[@]}" --out "$WORK/analysis" --n-boot 2000
 mkdir -p "$OUT/tables"

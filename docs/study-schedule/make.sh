@@ -8,20 +8,11 @@
 # writes the analysis tables (ρ(H, AULC), un-learning, fit to the annotators, each LoRA run against
 # the full-FT run at matched learning), the per-run key table (held-out SNLI accuracy) and the
 # report's figures (learning → un-learning curves, JSD by entropy bin).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUNS=${1:-runs/cpu-scale}
-BIN=${BIN:-.venv/bin}
+source "$(dirname "$0")/../make-lib.sh" "$@"
 OUT=docs/study-schedule
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
-mapfile -t SELECTED < <(for done in "$RUNS"/*/DONE; do
-  dir=$(dirname "$done")
-  jq -e '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 20000
-    and .train.epochs == 5' "$dir/config.json" >/dev/null && echo "$dir"
-done; true)
-echo "runs: ${#SELECTED[@]}"
+select_runs '.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 20000
+    and .train.epochs == 5'
 
 "$BIN/contested" analyze "${SELECTED[@]}" --out "$WORK/analysis" --n-boot 2000
 "$BIN/contested" report "${SELECTED[@]}" --out "$WORK/report" --n-boot 2000
