@@ -97,46 +97,16 @@ def test_parquet_round_trip_keeps_the_schema(tmp_path):
 
 def test_update_rejects_mismatched_shapes_labels_and_kinds():
     rec = DynamicsRecorder()
+    at = {"step": 0, "epoch": 0, "progress": 0, "split": "t"}
     with pytest.raises(ValueError, match="measurement"):
-        rec.update(
-            ["a"], np.zeros((1, 3)), [0], step=0, epoch=0, progress=0, measurement="eval", split="t"
-        )
+        rec.update(["a"], np.zeros((1, 3)), [0], measurement="eval", **at)
     with pytest.raises(ValueError, match="expected logits"):
-        rec.update(
-            ["a", "b"],
-            np.zeros((1, 3)),
-            [0],
-            step=0,
-            epoch=0,
-            progress=0,
-            measurement="snapshot",
-            split="t",
-        )
+        rec.update(["a", "b"], np.zeros((1, 3)), [0], measurement="snapshot", **at)
     with pytest.raises(ValueError, match="labels must lie"):
-        rec.update(
-            ["a"],
-            np.zeros((1, 3)),
-            [3],
-            step=0,
-            epoch=0,
-            progress=0,
-            measurement="snapshot",
-            split="t",
-        )
-    rec.update(
-        ["a"], np.zeros((1, 3)), [0], step=0, epoch=0, progress=0, measurement="snapshot", split="t"
-    )
+        rec.update(["a"], np.zeros((1, 3)), [3], measurement="snapshot", **at)
+    rec.update(["a"], np.zeros((1, 3)), [0], measurement="snapshot", **at)
     with pytest.raises(ValueError, match="classes"):
-        rec.update(
-            ["a"],
-            np.zeros((1, 2)),
-            [0],
-            step=1,
-            epoch=0,
-            progress=0,
-            measurement="snapshot",
-            split="t",
-        )
+        rec.update(["a"], np.zeros((1, 2)), [0], measurement="snapshot", **{**at, "step": 1})
 
 
 def test_plain_pytorch_loop_records_inflight_and_snapshot_rows():
