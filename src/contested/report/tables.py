@@ -271,7 +271,7 @@ def noise_table(noise_tests: pd.DataFrame, run_stats: pd.DataFrame | None = None
         data = rho.merge(data, on=[*keys, "noise_rate"], how="outer")
     else:
         data = data.assign(rho_mean=np.nan, rho_std=np.nan, n_seeds=np.nan)
-    data = sort_conditions(data) if keys else data.sort_values("noise_rate").reset_index(drop=True)
+    data = sort_conditions(data)  # per condition (LoRA by rank, then full FT), then by rate
     conditions = {name: col for name, col in condition_display(data).items() if name != OPTIONAL_COLUMNS["noise_rate"]}
     display = pd.DataFrame({
         **conditions,
