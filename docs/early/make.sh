@@ -17,24 +17,20 @@
 # item's loss against the label it is trained on. Soft-label runs (data.training_label soft) are
 # trained toward the vote distribution, so their majority-label loss rises by design; the predictor
 # fitted on the majority-label runs is applied to them separately (soft/).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-RUNS=${1:-runs/cpu-scale}
+source "$(dirname "$0")/../make-lib.sh" "$@"
 TRANSFER=${2:-runs/transfer}
-BIN=${BIN:-.venv/bin}
 OUT=docs/early
 
-# Finished MiniLM-L6 ChaosNLI-SNLI runs of RUNS, by the label they train on.
-select_runs() {  # $1: majority | soft
-  for done in "$RUNS"/*/DONE; do
-    dir=$(dirname "$done")
-    jq -e --arg scheme "$1" '.model == "minilm-l6" and .data.dataset == "chaosnli-snli"
-      and .data.training_label == $scheme' "$dir/config.json" >/dev/null && echo "$dir"
-  done
-  return 0
-}
-mapfile -t MAJORITY < <(select_runs majority)
-mapfile -t SOFT < <(select_runs soft)
+# Finished MiniLM-L6 ChaosNLI-SNLI runs of RUNS at the demo's scale (4,000 bulk items × 3 epochs)
+# without label noise, by the label they train on: the lr ladder and the mitigation sweep. The
+# noise-injection runs (their flipped labels are not the items' own) and the study-schedule runs
+# (20,000 × 5, another time axis) are left out.
+DEMO_SCALE='.model == "minilm-l6" and .data.dataset == "chaosnli-snli" and .data.bulk == 4000
+  and .train.epochs == 3 and (.data.noise.rate // 0) == 0'
+select_runs "$DEMO_SCALE and .data.training_label == \"majority\""
+MAJORITY=("${SELECTED[@]}")
+select_runs "$DEMO_SCALE and .data.training_label == \"soft\""
+SOFT=("${SELECTED[@]}")
 # Majority-label runs with a training-loss mitigation (entropy weighting, label smoothing).
 MITIGATED=0
 for dir in "${MAJORITY[@]}"; do
