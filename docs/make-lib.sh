@@ -3,7 +3,7 @@
 #   source "$(dirname "$0")/../make-lib.sh" "$@"
 # It stops on the first error, moves to the repository root, sets RUNS (the first argument, default
 # runs/cpu-scale), BIN (the virtual environment's bin, $BIN overrides) and WORK (a temporary folder
-# removed on exit), and defines select_runs.
+# removed on exit), and defines select_runs and publish_analysis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${1:-runs/cpu-scale}
@@ -19,4 +19,24 @@ select_runs() {
     jq -e "$1" "$dir/config.json" >/dev/null && echo "$dir"
   done; true)
   echo "runs: ${#SELECTED[@]}"
+}
+
+# publish_analysis OUT [NAME...]: `contested analyze` and `contested report` of the SELECTED runs into
+# OUT: every analysis table (tables/, Markdown and CSV), runs.csv, the analysis's NAME.csv files that
+# exist, and the report's overview figures with each run's loss and JSD by entropy bin (data maps,
+# trajectories and entropy histograms stay in the report).
+publish_analysis() {
+  local out=$1; shift
+  "$BIN/contested" analyze "${SELECTED[@]}" --out "$WORK/analysis" --n-boot 2000
+  "$BIN/contested" report "${SELECTED[@]}" --out "$WORK/report" --n-boot 2000
+  mkdir -p "$out/tables" "$out/figures"
+  cp "$WORK"/analysis/tables/*.md "$WORK"/analysis/tables/*.csv "$out/tables/"
+  cp "$WORK/analysis/runs.csv" "$out/"
+  for name in "$@"; do
+    if [ -f "$WORK/analysis/$name.csv" ]; then cp "$WORK/analysis/$name.csv" "$out/"; fi
+  done
+  cp "$WORK"/report/figures/*.png "$out/figures/" 2>/dev/null || true
+  rm -f "$out"/figures/*_data_map.png "$out"/figures/*_trajectories.png "$out"/figures/*_entropy_aulc.png \
+    "$out"/figures/entropy_histogram_*.png
+  echo "wrote $out"
 }

@@ -185,5 +185,20 @@ def test_forest_plot_keeps_its_axes_with_a_model_given_as_a_long_folder_path():
     fig = forest_figure(stats, metric="aulc")  # the suite turns matplotlib's tight-layout warning into an error
     fig.savefig(io.BytesIO(), format="png")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels and all(len(t) <= MAX_LABEL for t in labels) and all(t.endswith(("full FT", "r=4", "r=16"))
-                                                                      or "·" in t for t in labels)
+    assert labels and all(len(t) <= MAX_LABEL for t in labels)
+    assert all(t.startswith("bert-tiny-random · ") for t in labels), labels  # the folder's name, not "…" + a tail
+
+
+def test_forest_plot_names_conditions_that_differ_in_lr_in_full():
+    """Three conditions of one model whose learning rates differ (the MPNet rows of cpu-repro.yaml)
+    keep their whole names: model, method, dataset and lr (a cut label hid the model)."""
+    from contested.report.condition_figures import forest_figure
+
+    stats = rs.run_stats()
+    stats = stats[(stats["model"] == "minilm-l6") & (stats["rank"].isin([4, 16]) | (stats["method"] == "full"))].copy()
+    stats["model"], stats["lr"] = "mpnet-base", np.where(stats["method"] == "full", 1e-4, 2e-3)
+    fig = forest_figure(stats, metric="aulc")
+    labels = {t.get_text() for t in fig.axes[0].get_yticklabels()}
+    assert labels == {"mpnet-base · LoRA r=4 · chaosnli-snli · lr 0.002",
+                      "mpnet-base · LoRA r=16 · chaosnli-snli · lr 0.002",
+                      "mpnet-base · full FT · chaosnli-snli · lr 0.0001"}, labels

@@ -29,12 +29,23 @@ from contested.report.style import MARKERS, OKABE_ITO, figure_style, metric_name
 __all__ = ["forest_figure", "rank_figure"]
 
 
-#: Longest tick label of the forest plot; longer ones (a model given as a folder path) keep their end.
-MAX_LABEL = 48
+#: Longest tick label of the forest plot (a full condition name such as
+#: ``smollm2-135m · LoRA r=16 · chaosnli-alphanli · lr 0.0001`` fits); longer ones keep their end.
+MAX_LABEL = 60
 
 
-def _short(label: str) -> str:
-    """``label`` cut to :data:`MAX_LABEL` characters from the left (the axes would otherwise vanish)."""
+def _short(key: dict) -> dict:
+    """``key`` with a model given as a folder path shown by its folder name (the axes would otherwise vanish)."""
+    model = key.get("model")
+    # A Hub id (``org/name``) stays whole; a local path (absolute, or of several parts) shows its last part.
+    if isinstance(model, str) and (model.startswith("/") or model.count("/") > 1 or "\\" in model):
+        key = {**key, "model": model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]}
+    return key
+
+
+def _tick_label(key: dict, named: tuple[str, ...]) -> str:
+    """The condition's tick label, cut to :data:`MAX_LABEL` characters from the left if still too long."""
+    label = condition_label(_short(key), columns=named)
     return label if len(label) <= MAX_LABEL else "…" + label[-(MAX_LABEL - 1):]
 
 
@@ -83,7 +94,7 @@ def forest_figure(
         labels = []
         for y, cond in enumerate(conds.itertuples(index=False)):
             key = dict(zip(cols, cond, strict=True))
-            labels.append(_short(condition_label(key, columns=named)))
+            labels.append(_tick_label(key, named))
             sub = rows[matches(rows, key)]
             # The pooled diamond sits on the row's line; seeds go below it so none is hidden.
             top = 0.12 if pooled is not None else -0.3
