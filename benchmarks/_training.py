@@ -159,16 +159,24 @@ def training_flops(params: dict[str, int], *, real_tokens: int, mean_length: flo
     return float(per_token * real_tokens)
 
 
-def matmul_peak(*, size: int = 1024, seconds: float = 2.0) -> float:
-    """Dense fp32 matmul FLOP/s of ``torch.matmul`` (size × size) at the current thread count.
+def matmul_peak(*, size: int = 1024, seconds: float = 2.0, device: str = "cpu",
+                dtype: torch.dtype = torch.float32) -> float:
+    """Dense matmul FLOP/s of ``torch.matmul`` (size × size, ``dtype``) on ``device`` at the current thread count.
 
-    Repeats for about ``seconds`` after one warm-up and returns 2·size³·calls / time.
+    Repeats for about ``seconds`` after one warm-up and returns 2·size³·calls / time (a CUDA device
+    is synchronised before the clock starts and stops).
     """
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     torch.matmul(a, b)
+    sync()
     calls, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         torch.matmul(a, b)
         calls += 1
+    sync()
     return 2.0 * size**3 * calls / (time.perf_counter() - start)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _training import RESULTS, matmul_params, timed_run, token_counts, training_flops
+from _training import RESULTS, matmul_params, matmul_peak, timed_run, token_counts, training_flops
 
 from contested.experiments.demo import DemoConfig
 from contested.experiments.sweep import load_sweep
@@ -40,25 +40,6 @@ from contested.train import RunConfig
 
 STUDY_SWEEP = Path(__file__).resolve().parents[1] / "configs" / "study-schedule.yaml"
 STUDY_LABEL = "lora-r4-lr2e-5"
-
-
-def device_peak(device: str, dtype: torch.dtype, *, size: int = 8192, seconds: float = 3.0) -> float:
-    """Dense matmul FLOP/s of ``torch.matmul`` (size × size, ``dtype``) on ``device``."""
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    torch.matmul(a, b)
-    _sync(device)
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        torch.matmul(a, b)
-        calls += 1
-    _sync(device)
-    return 2.0 * size**3 * calls / (time.perf_counter() - start)
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def configs(device: str, *, bf16: bool, smoke: bool) -> dict[str, RunConfig]:
@@ -119,9 +100,10 @@ def main() -> None:
     runs_dir = Path(tempfile.mkdtemp(prefix="contested-gpu-"))
     rows = []
     for name, config in configs(args.device, bf16=bf16, smoke=args.smoke).items():
-        peak = device_peak(args.device, dtype, size=1024 if args.smoke else 8192, seconds=1.0 if args.smoke else 3.0)
+        peak = matmul_peak(size=1024 if args.smoke else 8192, seconds=1.0 if args.smoke else 3.0,
+                           device=args.device, dtype=dtype)
         rows.append(measure(name, config, runs_dir, peak=peak))
-    device_name = torch.cuda.get_device_name() if bf16 else "cpu"
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
     write_json(args.out, {"device": device_name, "bf16": bf16, "smoke": args.smoke, "peak_dtype": str(dtype),
                           "runs": rows, "environment": environment_info()})
     print(f"wrote {args.out} (runs in {runs_dir})")
